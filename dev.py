@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Developer entry point that needs nothing but Python 3.11+.
+
+    python3 dev.py demo    the end-to-end restyle on the offline sandbox
+    python3 dev.py test    the test suite
+    python3 dev.py lint    ruff check, ruff format --check, mypy
+    python3 dev.py bench   the benchmarks in bench/
+
+Each command first makes .venv/ and installs the package with its dev extras into it
+(again only when pyproject.toml changed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".installed-from"
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
+    wanted = (ROOT / "pyproject.toml").read_text()
+    if PYTHON.exists() and STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not PYTHON.exists():
+        print("creating .venv ...", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing pixverse-restyle-mcp and its dev tools into .venv ...", file=sys.stderr)
+    subprocess.run(
+        [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[dev]"],
+        check=True,
+    )
+    STAMP.write_text(wanted)
+
+
+def run(*args: str) -> int:
+    return subprocess.run(list(args), cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command not in {"demo", "test", "lint", "bench"}:
+        print(__doc__)
+        return 0 if command in {"help", "-h", "--help"} else 2
+    ensure_venv()
+    py = str(PYTHON)
+    if command == "demo":
+        return run(py, "-m", "pixverse_mcp", "demo", *rest)
+    if command == "test":
+        return run(py, "-m", "pytest", *rest)
+    if command == "bench":
+        return run(py, "bench/run.py", *rest)
+    for check in (
+        [py, "-m", "ruff", "check", "."],
+        [py, "-m", "ruff", "format", "--check", "."],
+        [py, "-m", "mypy"],
+    ):
+        if code := run(*check):
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

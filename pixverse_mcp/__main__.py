@@ -1,0 +1,3 @@
+from pixverse_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""One Settings object, built once from the environment and command-line flags, then passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+DEFAULT_BASE_URL = "https://app-api.pixverse.ai"
+
+
+def _default_output_dir() -> Path:
+    downloads = Path.home() / "Downloads"
+    return (downloads if downloads.is_dir() else Path.home()) / "pixverse"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Timeouts(BaseModel):
+    """Seconds to wait, per kind of call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connect: float = Field(10.0, gt=0)
+    read: float = Field(30.0, gt=0, description="quick calls: status, list, balance, generate")
+    upload: float = Field(300.0, gt=0, description="a whole upload of up to 50 MB")
+    download: float = Field(300.0, gt=0, description="a whole download of a finished video")
+
+
+class Settings(BaseModel):
+    """Everything the server needs to know, read once at startup."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    sandbox: bool = False
+    output_dir: Path = Field(default_factory=_default_output_dir)
+    allowed_dirs: tuple[Path, ...] = Field(default_factory=lambda: (Path.home(),))
+    auto_download: bool = False
+    default_wait_seconds: float = Field(40.0, ge=0)
+    max_wait_seconds: float = Field(50.0, ge=0)
+    max_concurrent_jobs: int | None = Field(None, ge=1)
+    catalog_ttl_seconds: float = Field(300.0, ge=0)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    log_level: str = "INFO"
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"PIXVERSE_BASE_URL must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("allowed_dirs")
+    @classmethod
+    def _resolve_roots(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        return tuple(Path(p).expanduser().resolve() for p in value)
+
+    @field_validator("output_dir")
+    @classmethod
+    def _resolve_output(cls, value: Path) -> Path:
+        return Path(value).expanduser().resolve()
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields replaced and validated again."""
+        return Settings(**{**dict(self), **changes})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read the PIXVERSE_* variables; keyword overrides (from flags) win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if key := env.get("PIXVERSE_API_KEY", "").strip():
+            values["api_key"] = SecretStr(key)
+        if url := env.get("PIXVERSE_BASE_URL", "").strip():
+            values["base_url"] = url
+        if out := env.get("PIXVERSE_OUTPUT_DIR", "").strip():
+            values["output_dir"] = Path(out)
+        if roots := env.get("PIXVERSE_ALLOWED_DIRS", "").strip():
+            values["allowed_dirs"] = tuple(Path(p) for p in roots.split(os.pathsep) if p.strip())
+        values["sandbox"] = _truthy(env.get("PIXVERSE_SANDBOX"))
+        values["auto_download"] = _truthy(env.get("PIXVERSE_AUTO_DOWNLOAD"))
+        if wait := env.get("PIXVERSE_MAX_WAIT_SECONDS", "").strip():
+            values["max_wait_seconds"] = float(wait)
+        if jobs := env.get("PIXVERSE_MAX_CONCURRENT_JOBS", "").strip():
+            values["max_concurrent_jobs"] = int(jobs)
+        if level := env.get("PIXVERSE_LOG_LEVEL", "").strip():
+            values["log_level"] = level.upper()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
