@@ -26,7 +26,7 @@ STAMP = VENV / ".installed-from"
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py itself may be started by an older python3
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
     wanted = (ROOT / "pyproject.toml").read_text()
     if PYTHON.exists() and STAMP.exists() and STAMP.read_text() == wanted:

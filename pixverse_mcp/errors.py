@@ -70,7 +70,7 @@ class ConnectError(TransportError):
     """No connection to PixVerse could be made."""
 
 
-class TimeoutError_(TransportError):  # noqa: N801 - the builtin name is taken
+class TimeoutError_(TransportError):
     """PixVerse did not answer in time."""
 
 
@@ -167,7 +167,9 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
         "Shorten restyle_prompt to at most 2048 characters.",
         InvalidRequestError,
     ),
-    400032: ErrCodeInfo("the image id is invalid", "Upload the image again and use the new id.", NotFoundError),
+    400032: ErrCodeInfo(
+        "the image id is invalid", "Upload the image again and use the new id.", NotFoundError
+    ),
     500008: ErrCodeInfo(
         "the requested data was not found",
         "Check the id; a video id comes from restyle_video, a media id from upload_video.",
@@ -179,7 +181,9 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
         AuthError,
     ),
     **{
-        code: ErrCodeInfo("the image could not be used (size, format, dimension or upload)", _IMAGE, InvalidRequestError)
+        code: ErrCodeInfo(
+            "the image could not be used (size, format, dimension or upload)", _IMAGE, InvalidRequestError
+        )
         for code in range(500030, 500043)
     },
     500044: ErrCodeInfo(
@@ -187,14 +191,18 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
         "Wait for a running job to finish (check it with get_status), then start this one again.",
         BusyError,
     ),
-    500054: ErrCodeInfo("the content failed moderation (the image may be inappropriate)", _MODERATED, ModerationError),
+    500054: ErrCodeInfo(
+        "the content failed moderation (the image may be inappropriate)", _MODERATED, ModerationError
+    ),
     500060: ErrCodeInfo(
         "the monthly limit of effect activations is reached",
         "Wait for next month's quota or upgrade the PixVerse plan.",
         CreditsError,
     ),
     500063: ErrCodeInfo(
-        "the content failed moderation (the video, image or text is not compliant)", _MODERATED, ModerationError
+        "the content failed moderation (the video, image or text is not compliant)",
+        _MODERATED,
+        ModerationError,
     ),
     500064: ErrCodeInfo(
         "the content has been deleted",
@@ -206,7 +214,9 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
         "Try again in a minute.",
         BusyError,
     ),
-    500070: ErrCodeInfo("the template is not activated", "Pick another style or activate it.", InvalidRequestError),
+    500070: ErrCodeInfo(
+        "the template is not activated", "Pick another style or activate it.", InvalidRequestError
+    ),
     500071: ErrCodeInfo(
         "the effect does not support 720p or 1080p",
         "Use a lower resolution or another style.",

@@ -1,0 +1,96 @@
+"""Tool argument rules, checked before any request so a bad call costs nothing.
+
+Each error names the argument and the rule, for the model to fix its call.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pixverse_mcp.errors import InputError
+from pixverse_mcp.wire import MAX_ID, parse_id
+
+MAX_PROMPT_CHARS = 2048
+MAX_SEED = 2_147_483_647
+
+
+def id_argument(value: object, name: str) -> int:
+    """A PixVerse id given as an integer or a string of digits."""
+    try:
+        return parse_id(value)
+    except ValueError as exc:
+        raise InputError(
+            f"{name} must be a positive integer id (up to {MAX_ID}) or a string of its digits: {exc}.",
+            argument=name,
+        ) from None
+
+
+def given(value: object) -> bool:
+    """Whether an optional argument counts as given (an empty string does not)."""
+    return value is not None and not (isinstance(value, str) and value.strip() == "")
+
+
+def exactly_one(**named: object) -> str:
+    """The name of the one argument given, or an error naming the pair."""
+    present = [name for name, value in named.items() if given(value)]
+    names = " or ".join(named)
+    if len(present) == 1:
+        return present[0]
+    if not present:
+        blank = next((name for name, value in named.items() if isinstance(value, str)), None)
+        if blank is not None:
+            raise InputError(f"{blank} is blank; give a value for {names}.", argument=blank)
+        raise InputError(f"Give exactly one of {names}; none was given.", argument=next(iter(named)))
+    raise InputError(
+        f"Give exactly one of {names}, not both: PixVerse refuses a request that carries both.",
+        argument=present[1],
+    )
+
+
+def prompt_argument(value: object, name: str = "restyle_prompt") -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text.", argument=name)
+    if not value.strip():
+        raise InputError(f"{name} is blank; describe the look you want in words.", argument=name)
+    if len(value) > MAX_PROMPT_CHARS:
+        raise InputError(
+            f"{name} is {len(value)} characters; PixVerse takes at most {MAX_PROMPT_CHARS}. Shorten it.",
+            argument=name,
+        )
+    return value
+
+
+def seed_argument(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        else:
+            raise InputError(
+                f"seed must be a whole number from 0 to {MAX_SEED}, got {value!r}.", argument="seed"
+            )
+    if not 0 <= value <= MAX_SEED:
+        raise InputError(f"seed must be from 0 to {MAX_SEED}, got {value}.", argument="seed")
+    return value
+
+
+def wait_argument(value: object, *, default: float, maximum: float) -> float:
+    """Seconds a call may wait: the default when not given, capped at the server's maximum."""
+    if value is None:
+        return min(default, maximum)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(
+            f"wait_seconds must be a number of seconds (0 to {maximum:g}).", argument="wait_seconds"
+        )
+    if value < 0:
+        raise InputError("wait_seconds must be 0 (answer at once) or more.", argument="wait_seconds")
+    return min(float(value), maximum)
+
+
+def text_argument(value: object, name: str, *, max_len: int) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text.", argument=name)
+    if len(value) > max_len:
+        raise InputError(f"{name} is {len(value)} characters; at most {max_len}.", argument=name)
+    return value

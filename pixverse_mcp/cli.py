@@ -1,0 +1,125 @@
+"""Command line: `pixverse-mcp [serve] | sandbox | demo`. Flags win over the environment.
+
+`main()` only parses arguments and hands a Settings object to the part that runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pixverse_mcp import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixverse-mcp",
+        description="MCP server that restyles videos with PixVerse (stdio by default).",
+    )
+    parser.add_argument("--version", action="version", version=f"pixverse-mcp {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the MCP server (the default command)")
+    _add_serve_flags(serve)
+
+    sandbox = commands.add_parser("sandbox", help="run the offline PixVerse-compatible sandbox API alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8787)
+    sandbox.add_argument("--job-seconds", type=float, default=3.0, help="how long a job stays 'generating'")
+    sandbox.add_argument("--api-key", default=None, help="the key the sandbox accepts (default sk-sandbox)")
+    sandbox.add_argument("--max-concurrent-jobs", type=int, default=3)
+
+    demo = commands.add_parser(
+        "demo", help="restyle a sample clip end to end on the sandbox, as an MCP client"
+    )
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where the results go")
+    demo.add_argument("--style", default="sketch", help="a style name to look for in the catalog")
+    return parser
+
+
+def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox", action="store_true", default=None, help="use the embedded offline sandbox"
+    )
+    parser.add_argument(
+        "--transport", choices=["stdio", "streamable-http", "sse"], default="stdio", help="default: stdio"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP transports: address to bind")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP transports: port")
+    parser.add_argument(
+        "--stateless", action="store_true", help="streamable HTTP without sessions (replicas)"
+    )
+    parser.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="allow a non-loopback bind without PIXVERSE_MCP_TOKEN",
+    )
+    parser.add_argument("--base-url", default=None, help="PixVerse API base URL (PIXVERSE_BASE_URL)")
+    parser.add_argument("--output-dir", type=Path, default=None, help="where videos are saved")
+    parser.add_argument(
+        "--allowed-dir",
+        action="append",
+        type=Path,
+        default=None,
+        help="a folder local videos may be read from (repeatable; PIXVERSE_ALLOWED_DIRS)",
+    )
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    # `pixverse-mcp` alone, or with serve flags only, means `serve`.
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in {"-h", "--help", "--version"}):
+        args_list.insert(0, "serve")
+    args = parser.parse_args(args_list)
+    level = (args.log_level if args.command == "serve" else None) or os.environ.get(
+        "PIXVERSE_LOG_LEVEL", "INFO"
+    )
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "sandbox":
+        from pixverse_mcp.sandbox import SandboxConfig, serve_forever
+
+        config = SandboxConfig(
+            job_seconds=args.job_seconds,
+            max_concurrent_jobs=args.max_concurrent_jobs,
+            **({"api_key": args.api_key} if args.api_key else {}),
+        )
+        serve_forever(config, args.host, args.port)
+        return 0
+    if args.command == "demo":
+        from pixverse_mcp.demo import run_demo
+
+        return run_demo(args.out, style=args.style)
+
+    from pixverse_mcp.config import Settings
+
+    try:
+        settings = Settings.from_env(
+            base_url=args.base_url,
+            sandbox=args.sandbox,
+            output_dir=args.output_dir,
+            allowed_dirs=tuple(args.allowed_dir) if args.allowed_dir else None,
+            log_level=args.log_level.upper() if args.log_level else None,
+        )
+    except (ValidationError, ValueError) as exc:
+        print(f"pixverse-mcp: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    from pixverse_mcp.transport import run
+
+    return run(
+        settings,
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+        stateless=args.stateless,
+        allow_unauthenticated=args.allow_unauthenticated,
+    )

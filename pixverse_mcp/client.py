@@ -1,0 +1,369 @@
+"""Async PixVerse client on httpx2: headers, envelope, retry policy per kind of call, streaming.
+
+Retry policy, in one place (see `_retrying`):
+- reads (status, style list, balance): retried with exponential backoff and jitter on transport
+  failures, 5xx, 500069 and 500100, bounded in attempts and total time, `Retry-After` honoured;
+- generate: re-sent only with the same `Ai-trace-id`, so PixVerse answers with the job it already
+  made instead of starting a second one; an API error (500044, 500069, ...) is reported, not retried;
+- upload: re-sent (same trace id) only when the connection could not be made, before any byte went out.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import anyio
+import httpx2
+import stamina
+
+from pixverse_mcp import __version__
+from pixverse_mcp.config import Settings
+from pixverse_mcp.errors import (
+    ApiError,
+    ConfigError,
+    ConnectError,
+    PixVerseError,
+    TimeoutError_,
+    TransportError,
+)
+from pixverse_mcp.wire import (
+    Balance,
+    Restyle,
+    StartedJob,
+    UploadedMedia,
+    VideoResult,
+    parse_envelope,
+    parse_restyle_page,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], Awaitable[None]]
+"""Called with (bytes done, bytes in all) while a file moves."""
+
+CallKind = Literal["read", "generate", "upload"]
+_T = TypeVar("_T")
+
+CHUNK_BYTES = 256 * 1024
+LIST_PAGE_SIZE = 20
+LIST_MAX_PAGES = 50
+RETRYABLE_API_CODES = frozenset({500069, 500100})
+MAX_RETRY_AFTER = 30.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long one kind of call is tried."""
+
+    attempts: int
+    timeout: float
+    wait_initial: float = 0.3
+    wait_max: float = 4.0
+    wait_jitter: float = 0.5
+
+
+DEFAULT_POLICIES: dict[CallKind, RetryPolicy] = {
+    "read": RetryPolicy(attempts=4, timeout=20.0),
+    "generate": RetryPolicy(attempts=3, timeout=45.0),
+    "upload": RetryPolicy(attempts=3, timeout=20.0),
+}
+
+
+def new_trace_id() -> str:
+    """A fresh `Ai-trace-id`: PixVerse treats a reused one as a replay of the earlier request."""
+    return str(uuid.uuid4())
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+def _should_retry(kind: CallKind) -> Callable[[Exception], bool | float]:
+    """The stamina hook for one kind of call: False, True, or the seconds to wait (Retry-After)."""
+
+    def decide(exc: Exception) -> bool | float:
+        if kind == "upload":
+            retry = isinstance(exc, ConnectError)
+        elif kind == "generate":
+            retry = isinstance(exc, TransportError)
+        else:
+            retry = isinstance(exc, TransportError) or (
+                isinstance(exc, ApiError) and exc.code in RETRYABLE_API_CODES
+            )
+        if not retry:
+            return False
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), MAX_RETRY_AFTER)
+        return True
+
+    return decide
+
+
+class PixVerseClient:
+    """One shared async client for the PixVerse Platform API (or the sandbox, which speaks the same)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policies: dict[CallKind, RetryPolicy] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._api_root = f"{settings.base_url}/openapi/v2"
+        self._policies = {**DEFAULT_POLICIES, **(policies or {})}
+        timeouts = settings.timeouts
+        self._quick = httpx2.Timeout(timeouts.read, connect=timeouts.connect)
+        self._slow_upload = httpx2.Timeout(timeouts.upload, connect=timeouts.connect)
+        self._slow_download = httpx2.Timeout(timeouts.download, connect=timeouts.connect)
+        self._http = httpx2.AsyncClient(
+            timeout=self._quick,
+            headers={"User-Agent": f"pixverse-restyle-mcp/{__version__}"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        key = "set" if self._settings.api_key else "missing"
+        return f"PixVerseClient(base_url={self._settings.base_url!r}, api_key={key})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> PixVerseClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    # -- the five calls ------------------------------------------------------------------------
+
+    async def list_restyles(self) -> list[Restyle]:
+        """Every style of the catalog, all pages."""
+        styles: list[Restyle] = []
+        seen: set[int] = set()
+        for page_num in range(1, LIST_MAX_PAGES + 1):
+            resp = await self._call(
+                "read",
+                "GET",
+                "video/restyle/list",
+                params={"page_num": page_num, "page_size": LIST_PAGE_SIZE},
+            )
+            page, total = parse_restyle_page(resp)
+            fresh = [s for s in page if s.restyle_id not in seen]
+            # A server that ignores page_num repeats page 1: stop instead of looping.
+            if not fresh:
+                break
+            seen.update(s.restyle_id for s in fresh)
+            styles.extend(fresh)
+            if total is not None and len(styles) >= total:
+                break
+        return styles
+
+    async def video_result(self, video_id: int) -> VideoResult:
+        """The state of one job."""
+        resp = await self._call("read", "GET", f"video/result/{video_id}")
+        return VideoResult.model_validate(resp)
+
+    async def balance(self) -> Balance:
+        """The account's credits."""
+        resp = await self._call("read", "GET", "account/balance")
+        return Balance.model_validate(resp or {})
+
+    async def restyle(self, body: dict[str, Any], *, trace_id: str | None = None) -> tuple[StartedJob, str]:
+        """Start a restyle job; returns the job and the trace id it was started with.
+
+        Args:
+            body: the generate fields that are set (never send a key with null: PixVerse may count it).
+            trace_id: reuse a trace id to learn the outcome of an earlier identical request.
+        """
+        trace = trace_id or new_trace_id()
+        clean = {k: v for k, v in body.items() if v is not None}
+        resp = await self._call("generate", "POST", "video/restyle/generate", json=clean, trace_id=trace)
+        return StartedJob.model_validate(resp), trace
+
+    async def upload_file(self, path: Path, *, on_progress: ProgressCallback | None = None) -> UploadedMedia:
+        """Upload a local video as multipart `file`, streamed from disk in small chunks."""
+        size = (await anyio.Path(path).stat()).st_size
+        boundary = uuid.uuid4().hex
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        filename = "".join(
+            c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in path.name
+        )
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: {ctype}\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield head
+            sent = 0
+            async with await anyio.open_file(path, "rb") as file:
+                while chunk := await file.read(CHUNK_BYTES):
+                    sent += len(chunk)
+                    if on_progress is not None:
+                        await on_progress(sent, size)
+                    yield chunk
+            yield tail
+
+        resp = await self._call(
+            "upload",
+            "POST",
+            "media/upload",
+            content_factory=body,
+            headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(len(head) + size + len(tail)),
+            },
+            timeout=self._slow_upload,
+        )
+        return UploadedMedia.model_validate(resp)
+
+    async def upload_url(self, url: str) -> UploadedMedia:
+        """Have PixVerse fetch a video from a URL (multipart field `file_url`)."""
+        resp = await self._call("upload", "POST", "media/upload", files={"file_url": (None, url)})
+        return UploadedMedia.model_validate(resp)
+
+    async def download(self, url: str, dest: Path, *, on_progress: ProgressCallback | None = None) -> int:
+        """Stream a finished video to `dest` (the caller picks a temporary name); returns the byte count.
+
+        The API key is not sent: the video URL belongs to a file host, not to the API.
+        """
+        written = 0
+        try:
+            async with self._http.stream("GET", url, timeout=self._slow_download) as response:
+                if response.status_code != 200:
+                    raise TransportError(
+                        f"Downloading the video failed with HTTP {response.status_code}. "
+                        "The link may have expired: call get_status again for a fresh URL.",
+                        http_status=response.status_code,
+                    )
+                total = int(response.headers.get("content-length") or 0)
+                async with await anyio.open_file(dest, "wb") as file:
+                    async for chunk in response.aiter_bytes(CHUNK_BYTES):
+                        await file.write(chunk)
+                        written += len(chunk)
+                        if on_progress is not None:
+                            await on_progress(written, total or written)
+        except httpx2.TimeoutException:
+            raise TimeoutError_("Downloading the video timed out. Try again with download=true.") from None
+        except httpx2.TransportError as exc:
+            raise TransportError(
+                f"Downloading the video failed ({type(exc).__name__}). Try again with download=true."
+            ) from None
+        return written
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def require_key(self) -> str:
+        if self._settings.api_key is None:
+            raise ConfigError(
+                "No PixVerse API key is set. Set PIXVERSE_API_KEY in the MCP server's environment "
+                "(create a key in the PixVerse platform under API keys), or start the server with "
+                "--sandbox to try everything offline without a key."
+            )
+        return self._settings.api_key.get_secret_value()
+
+    async def _call(
+        self,
+        kind: CallKind,
+        method: str,
+        path: str,
+        *,
+        trace_id: str | None = None,
+        **request: Any,
+    ) -> Any:
+        """Send one API request under the retry policy of its kind and return `Resp`.
+
+        Reads get a fresh trace id on every attempt; generate and upload keep theirs, so a retry
+        is a replay that PixVerse answers without doing the work twice.
+        """
+        key = self.require_key()
+        policy = self._policies[kind]
+        sticky = trace_id or (new_trace_id() if kind != "read" else None)
+        last: PixVerseError | None = None
+        started = time.monotonic()
+        async for attempt in stamina.retry_context(
+            on=_should_retry(kind),
+            attempts=policy.attempts,
+            timeout=policy.timeout,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
+        ):
+            with attempt:
+                trace = sticky or new_trace_id()
+                try:
+                    return await self._send_once(key, method, path, trace, **request)
+                except PixVerseError as exc:
+                    last = exc
+                    log.info(
+                        "PixVerse %s %s attempt %d failed after %.1fs: %s",
+                        method,
+                        path,
+                        attempt.num,
+                        time.monotonic() - started,
+                        type(exc).__name__,
+                    )
+                    raise
+        raise last or TransportError(
+            "PixVerse could not be reached."
+        )  # pragma: no cover - loop returns or raises
+
+    async def _send_once(
+        self,
+        key: str,
+        method: str,
+        path: str,
+        trace_id: str,
+        *,
+        content_factory: Callable[[], AsyncIterator[bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        **request: Any,
+    ) -> Any:
+        all_headers = {"API-KEY": key, "Ai-trace-id": trace_id, **(headers or {})}
+        if content_factory is not None:
+            request["content"] = content_factory()
+        url = f"{self._api_root}/{path}"
+        try:
+            response = await self._http.request(method, url, headers=all_headers, **request)
+        except (httpx2.ConnectError, httpx2.ConnectTimeout):
+            raise ConnectError(
+                f"Could not connect to PixVerse at {self._settings.base_url}. Check the network "
+                "(and PIXVERSE_BASE_URL), then try again.",
+                trace_id=trace_id,
+            ) from None
+        except httpx2.TimeoutException:
+            raise TimeoutError_(
+                "PixVerse did not answer in time. Try again in a minute.", trace_id=trace_id
+            ) from None
+        except httpx2.TransportError as exc:
+            raise TransportError(
+                f"The connection to PixVerse broke before its reply arrived ({type(exc).__name__}). "
+                "Try again in a minute.",
+                trace_id=trace_id,
+            ) from None
+        return parse_envelope(
+            response.content,
+            http_status=response.status_code,
+            trace_id=trace_id,
+            retry_after=_retry_after(response),
+        )

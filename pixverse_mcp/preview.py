@@ -1,0 +1,247 @@
+"""A small preview picture of a finished video: a few frames side by side in one JPEG.
+
+The strip lets an assistant (and its user) see what a restyle did without opening the video.
+It is built with PyAV alone (no numpy, no Pillow): frames are decoded, scaled to one height,
+copied row by row into one wide frame, and encoded with FFmpeg's ``mjpeg`` encoder. If the JPEG
+is over the byte budget, the quality and then the height go down until it fits, because a tool
+result must stay small.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+_QUALITIES = (3, 5, 8, 12, 18, 25, 31)  # mjpeg qscale: 2 is best, 31 is worst
+_MIN_TILE_HEIGHT = 16
+_PIX_FMT = "yuvj420p"  # full-range 4:2:0, what JPEG viewers expect
+_NETWORK_TIMEOUT = 20.0  # seconds per open or read, for a video given by URL
+
+
+class PreviewUnavailable(Exception):
+    """The video cannot be read, so no preview picture can be made."""
+
+
+def make_preview_strip(
+    video: Path | str, *, frames: int = 4, max_bytes: int = 100_000, tile_height: int = 180
+) -> bytes:
+    """Make one JPEG holding ``frames`` frames taken evenly across a video, side by side.
+
+    Args:
+        video: A local video file, or an http(s) URL of one (read with range requests).
+        frames: How many frames to show (fewer if the video has fewer distinct frames).
+        max_bytes: Largest JPEG to return; quality, then tile height, are lowered to fit.
+        tile_height: Height of each frame in the strip, in pixels (aspect kept, widths even).
+
+    Returns:
+        The JPEG bytes (starting with FF D8, ending with FF D9).
+
+    Raises:
+        PreviewUnavailable: the video cannot be read, or no JPEG fits in ``max_bytes``.
+        ValueError: ``frames``, ``max_bytes`` or ``tile_height`` is not positive.
+    """
+    if frames < 1 or max_bytes < 1 or tile_height < 1:
+        raise ValueError("frames, max_bytes and tile_height must be positive")
+    source = video if isinstance(video, str) and _is_url(video) else Path(video)
+    pictures, aspect = _grab_frames(source, frames)
+    height = max(_MIN_TILE_HEIGHT, _even(tile_height))
+    while True:
+        strip = _compose(pictures, height, aspect)
+        for quality in _QUALITIES:
+            data = _encode_jpeg(strip, quality)
+            if len(data) <= max_bytes:
+                return data
+        if height <= _MIN_TILE_HEIGHT:
+            raise PreviewUnavailable(
+                f"even a {height}-pixel-high strip at the lowest JPEG quality is {len(data)} bytes, "
+                f"over the {max_bytes}-byte limit"
+            )
+        height = max(_MIN_TILE_HEIGHT, _even(height * 3 // 4))
+
+
+def _even(value: float) -> int:
+    """Round to the nearest even number, at least 2 (4:2:0 chroma needs even sizes)."""
+    return max(2, 2 * round(value / 2))
+
+
+def _is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+def _label(video: Path | str) -> str:
+    """A short name for messages: the file name, or the last part of a URL's path."""
+    if isinstance(video, Path):
+        return video.name
+    return video.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or video
+
+
+def _grab_frames(video: Path | str, count: int) -> tuple[list[Any], float]:
+    """Decode up to ``count`` distinct frames spread evenly over the video.
+
+    Returns:
+        The frames, and the display aspect ratio (width / height, sample aspect included).
+    """
+    import av
+
+    try:
+        container = _open(video)
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeError) as exc:
+        raise PreviewUnavailable(f"{_label(video)} could not be opened as a video: {_reason(exc)}") from exc
+    try:
+        if not container.streams.video:
+            raise PreviewUnavailable(f"{_label(video)} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        sar = stream.codec_context.sample_aspect_ratio
+        targets = _target_times(container, stream, count)
+        pictures: list[Any] = []
+        if targets:
+            try:
+                pictures = _grab_by_seeking(container, stream, targets)
+            except (av.error.FFmpegError, ValueError):
+                # Not seekable (a pipe, a server without range requests): one pass instead.
+                pictures = []
+    finally:
+        container.close()
+    try:
+        if not pictures:
+            pictures = _grab_in_one_pass(video, targets) if targets else _grab_by_count(video, count)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise PreviewUnavailable(f"{_label(video)} could not be decoded: {_reason(exc)}") from exc
+    if not pictures:
+        raise PreviewUnavailable(f"{_label(video)} has no decodable frames")
+    first = pictures[0]
+    aspect = first.width / first.height * (float(sar) if sar else 1.0)
+    return pictures, aspect
+
+
+def _target_times(container: Any, stream: Any, count: int) -> list[float]:
+    """The middle of each of ``count`` equal slices of the video (empty if its length is unknown).
+
+    Middles, not edges: the first frame is often black and the last one a fade-out.
+    """
+    time_base = stream.time_base
+    if container.duration and container.duration > 0:
+        duration = container.duration / 1_000_000  # AV_TIME_BASE
+    elif stream.duration and time_base:
+        duration = float(stream.duration * time_base)
+    else:
+        return []
+    start = float(stream.start_time * time_base) if stream.start_time is not None and time_base else 0.0
+    return [start + duration * (index + 0.5) / count for index in range(count)]
+
+
+def _keep(pictures: list[Any], frame: Any) -> None:
+    """Add a frame unless it is already there (a short video gives the same frame twice)."""
+    if all(p.pts != frame.pts for p in pictures):
+        pictures.append(frame)
+
+
+def _grab_by_seeking(container: Any, stream: Any, targets: list[float]) -> list[Any]:
+    """For each target time, seek to the keyframe before it and decode up to it (fast)."""
+    pictures: list[Any] = []
+    for target in targets:
+        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        chosen = None
+        for frame in container.decode(stream):
+            chosen = frame
+            if frame.time is not None and frame.time >= target:
+                break
+        if chosen is not None:
+            _keep(pictures, chosen)
+    return pictures
+
+
+def _grab_in_one_pass(video: Path | str, targets: list[float]) -> list[Any]:
+    """Decode from the start and keep the first frame at or after each target time."""
+    pictures: list[Any] = []
+    pending = list(targets)
+    last = None
+    with _open(video) as container:
+        for frame in container.decode(video=0):
+            last = frame
+            while pending and frame.time is not None and frame.time >= pending[0]:
+                pending.pop(0)
+                _keep(pictures, frame)
+            if not pending:
+                break
+    if pending and last is not None:
+        _keep(pictures, last)  # the container claimed more length than the frames cover
+    return pictures
+
+
+def _grab_by_count(video: Path | str, count: int) -> list[Any]:
+    """Length unknown: count the packets, then decode once and keep evenly spaced frames.
+
+    Each pass opens the file afresh: a stream that cannot seek cannot rewind either.
+    """
+    with _open(video) as container:
+        total = sum(1 for packet in container.demux(video=0) if packet.size)
+    if total == 0:
+        return []
+    wanted = {min(total - 1, int(total * (i + 0.5) / count)) for i in range(count)}
+    pictures: list[Any] = []
+    with _open(video) as container:
+        for number, frame in enumerate(container.decode(video=0)):
+            if number in wanted:
+                pictures.append(frame)
+                if len(pictures) == len(wanted):
+                    break
+    return pictures
+
+
+def _open(video: Path | str) -> Any:
+    import av
+
+    # A local file may only read itself: a playlist disguised as a video must not make FFmpeg
+    # fetch URLs. A URL may only reach the web, never local files.
+    protocols = "file" if isinstance(video, Path) else "http,https,tcp,tls,crypto"
+    return av.open(
+        str(video),
+        mode="r",
+        options={"protocol_whitelist": protocols},
+        metadata_errors="replace",
+        timeout=_NETWORK_TIMEOUT,
+    )
+
+
+def _compose(pictures: list[Any], height: int, aspect: float) -> Any:
+    """Scale every picture to ``height`` and place them side by side in one frame."""
+    from av.video.frame import VideoFrame
+
+    width = _even(height * aspect)
+    tiles = [p.reformat(width=width, height=height, format=_PIX_FMT, interpolation="AREA") for p in pictures]
+    strip = VideoFrame(width * len(tiles), height, _PIX_FMT)
+    for plane_index, target in enumerate(strip.planes):
+        sources = [(memoryview(t.planes[plane_index]), t.planes[plane_index].line_size) for t in tiles]
+        row_width = tiles[0].planes[plane_index].width  # bytes per row: one byte per 8-bit sample
+        padding = bytes(target.line_size - row_width * len(tiles))
+        rows: list[bytes | memoryview] = []
+        for row in range(target.height):
+            for data, stride in sources:
+                rows.append(data[row * stride : row * stride + row_width])
+            rows.append(padding)
+        target.update(b"".join(rows))
+    return strip
+
+
+def _encode_jpeg(strip: Any, quality: int) -> bytes:
+    """Encode one frame as a baseline JPEG at a fixed qscale (2 best .. 31 worst)."""
+    import av
+
+    codec: Any = av.CodecContext.create("mjpeg", "w")
+    codec.width = strip.width
+    codec.height = strip.height
+    codec.pix_fmt = _PIX_FMT
+    codec.time_base = Fraction(1, 1)
+    # qmin = qmax pins the quantiser: the encoder's rate control has nothing to choose.
+    codec.qmin = quality
+    codec.qmax = quality
+    strip.pts = 0
+    packets = codec.encode(strip) + codec.encode(None)
+    return b"".join(bytes(packet) for packet in packets)
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "strerror", None) or exc or type(exc).__name__).rstrip(".")

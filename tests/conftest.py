@@ -1,0 +1,116 @@
+"""Shared fixtures: one sandbox on loopback for the session, a fresh server and client per test."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult
+from pydantic import SecretStr
+
+from pixverse_mcp.client import RetryPolicy
+from pixverse_mcp.config import Settings
+from pixverse_mcp.samples import make_clip
+from pixverse_mcp.sandbox import SandboxConfig, SandboxServer
+from pixverse_mcp.server import create_server
+
+# Recognisable on purpose: no result, resource, log line or error text may ever contain it.
+SECRET_KEY = "sk-pixverse-SECRET-9f8e7d6c5b4a"
+SANDBOX_CONFIG = SandboxConfig(api_key=SECRET_KEY, job_seconds=0.3, max_concurrent_jobs=3)
+
+# The production policy, minus the waiting between attempts.
+FAST_POLICIES = {
+    "read": RetryPolicy(attempts=4, timeout=10, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01),
+    "generate": RetryPolicy(attempts=3, timeout=10, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01),
+    "upload": RetryPolicy(attempts=3, timeout=10, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01),
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    with SandboxServer(SANDBOX_CONFIG) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+    sandbox_server.state.config = SANDBOX_CONFIG
+    sandbox_server.state.reset()
+    yield sandbox_server
+    sandbox_server.state.clear_faults()
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert SECRET_KEY not in caplog.text
+
+
+@pytest.fixture
+def videos(tmp_path: Path) -> Path:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def clip(videos: Path) -> Path:
+    return make_clip(videos / "clip.mp4", seconds=2.0, width=320, height=240)
+
+
+@pytest.fixture
+def settings(sandbox: SandboxServer, tmp_path: Path, videos: Path) -> Settings:
+    return Settings(
+        api_key=SecretStr(SECRET_KEY),
+        base_url=sandbox.base_url,
+        output_dir=tmp_path / "out",
+        allowed_dirs=(videos,),
+        default_wait_seconds=10,
+        max_wait_seconds=15,
+    )
+
+
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Both protocol generations: the stateless 2026-07-28 one and the initialize handshake."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def client(settings: Settings, mode: str) -> AsyncIterator[Client]:
+    async with Client(create_server(settings, policies=FAST_POLICIES), mode=mode) as connected:
+        yield connected
+
+
+def result_text(result: CallToolResult) -> str:
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+async def call_ok(client: Client, tool: str, args: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; returns its structured result."""
+    result = await client.call_tool(tool, args or {}, **kw)
+    assert not result.is_error, result_text(result)
+    assert result.structured_content is not None
+    assert SECRET_KEY not in json.dumps(result.model_dump(mode="json"))
+    return result.structured_content
+
+
+async def call_error(client: Client, tool: str, args: dict[str, Any] | None = None, **kw: Any) -> str:
+    """Call a tool that must fail; returns the error text."""
+    result = await client.call_tool(tool, args or {}, **kw)
+    text = result_text(result)
+    assert result.is_error, f"expected an error, got {result.structured_content}"
+    assert SECRET_KEY not in text
+    assert "Error executing tool" not in text or ":" in text.removeprefix("Error executing tool")
+    return text

@@ -1,0 +1,158 @@
+"""Every PixVerse status and the representative error codes reach the assistant as something to act on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import FAST_POLICIES, call_error, call_ok
+from mcp import Client
+from pydantic import SecretStr
+
+from pixverse_mcp.config import Settings
+from pixverse_mcp.jobs import status_message, status_name, to_status
+from pixverse_mcp.sandbox import SandboxServer
+from pixverse_mcp.server import create_server
+from pixverse_mcp.wire import VideoResult
+
+pytestmark = pytest.mark.anyio
+
+TRACE = re.compile(r"trace id [0-9a-f-]{36}")
+
+
+async def _uploaded(client: Client, clip: Path) -> str:
+    return str((await call_ok(client, "upload_video", {"path": str(clip)}))["media_id"])
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "hint"),
+    [(6, "deleted", "no longer exists"), (7, "moderation_failed", "refunds"), (8, "failed", "again")],
+)
+async def test_terminal_statuses(
+    client: Client, clip: Path, sandbox: SandboxServer, code: int, status: str, hint: str
+) -> None:
+    media_id = await _uploaded(client, clip)
+    sandbox.state.add_fault(endpoint="generate", kind="job_outcome", code=code)
+    done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "sepia"})
+    assert done["status"] == status and done["status_code"] == code
+    assert hint in done["message"] and done["url"] is None
+
+
+async def test_generating_answers_with_check_again(
+    client: Client, clip: Path, sandbox: SandboxServer
+) -> None:
+    sandbox.state.config = sandbox.state.config.model_copy(update={"job_seconds": 30})
+    media_id = await _uploaded(client, clip)
+    started = await call_ok(
+        client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "sepia", "wait_seconds": 0}
+    )
+    assert started["status"] == "generating" and started["status_code"] == 5
+    assert started["check_again_in_seconds"] and "get_status" in started["message"]
+    assert started["video_id"] in started["message"]
+
+
+def test_every_status_code_is_mapped() -> None:
+    for code, name in [
+        (1, "succeeded"),
+        (5, "generating"),
+        (6, "deleted"),
+        (7, "moderation_failed"),
+        (8, "failed"),
+    ]:
+        assert status_name(code) == name
+        assert status_message(code, 42)
+    for odd in (0, 2, 9, 99, None):
+        assert status_name(odd) == "unknown"
+        answer = to_status(VideoResult.model_validate({"id": 42, "status": odd}))
+        assert answer.status == "unknown" and "does not know" in answer.message
+
+
+async def test_wrong_key_is_400012(settings: Settings, sandbox: SandboxServer) -> None:
+    server = create_server(settings.with_changes(api_key=SecretStr("sk-wrong")), policies=FAST_POLICIES)
+    async with Client(server) as client:
+        text = await call_error(client, "list_restyles")
+    assert "400012" in text and "PIXVERSE_API_KEY" in text and TRACE.search(text)
+
+
+async def test_missing_key_says_how_to_set_it(settings: Settings, sandbox: SandboxServer) -> None:
+    server = create_server(settings.with_changes(api_key=None), policies=FAST_POLICIES)
+    async with Client(server) as client:
+        for tool, args in [
+            ("list_restyles", {}),
+            ("get_status", {"video_id": 5}),
+            ("get_balance", {}),
+            ("restyle_video", {"video_media_id": 5, "restyle_prompt": "noir"}),
+        ]:
+            text = await call_error(client, tool, args)
+            assert "PIXVERSE_API_KEY" in text and "--sandbox" in text
+    assert sum(sandbox.state.stats()["requests"].values()) == 0
+
+
+async def test_unknown_media_is_400017(client: Client) -> None:
+    text = await call_error(client, "restyle_video", {"video_media_id": 12345, "restyle_prompt": "noir"})
+    assert "400017" in text and "upload_video" in text and TRACE.search(text)
+
+
+@pytest.mark.parametrize(
+    ("code", "needle"),
+    [
+        (400018, "2048"),
+        (500090, "Top up"),
+        (500063, "refunds"),
+        (123456, "does not know"),
+    ],
+)
+async def test_generate_error_codes(
+    client: Client, clip: Path, sandbox: SandboxServer, code: int, needle: str
+) -> None:
+    media_id = await _uploaded(client, clip)
+    sandbox.state.add_fault(endpoint="generate", kind="err_code", code=code)
+    text = await call_error(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
+    assert str(code) in text and needle in text and TRACE.search(text)
+    assert sandbox.state.stats()["jobs_created"] == 0
+
+
+async def test_credits_run_out_for_real(client: Client, clip: Path, sandbox: SandboxServer) -> None:
+    sandbox.state.config = sandbox.state.config.model_copy(update={"credit_monthly": 30, "credit_package": 0})
+    sandbox.state.reset()
+    media_id = await _uploaded(client, clip)
+    await call_ok(
+        client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
+    )
+    text = await call_error(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
+    assert "500090" in text and "get_balance" in text
+    assert (await call_ok(client, "get_balance"))["total"] == 0
+
+
+async def test_concurrency_limit_waits_then_reports(
+    client: Client, clip: Path, sandbox: SandboxServer
+) -> None:
+    sandbox.state.config = sandbox.state.config.model_copy(
+        update={"job_seconds": 60, "max_concurrent_jobs": 1}
+    )
+    media_id = await _uploaded(client, clip)
+    await call_ok(
+        client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
+    )
+    messages: list[str] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    result = await client.call_tool(
+        "restyle_video",
+        {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 3},
+        progress_callback=progress,
+    )
+    text = " ".join(getattr(block, "text", "") for block in result.content)
+    assert result.is_error and "500044" in text and "No job was started" in text
+    assert any("free generation slot" in m for m in messages)
+    assert sandbox.state.stats()["jobs_created"] == 1
+
+
+async def test_html_502_on_reads_is_a_clear_error(client: Client, sandbox: SandboxServer) -> None:
+    sandbox.state.add_fault(endpoint="balance", kind="html", count=20, http_status=502)
+    text = await call_error(client, "get_balance")
+    assert "HTTP 502" in text and "HTML" in text and TRACE.search(text)
+    assert sandbox.state.stats()["requests"]["balance"] == FAST_POLICIES["read"].attempts
