@@ -38,6 +38,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     api_key: SecretStr | None = None
+    mcp_token: SecretStr | None = Field(None, description="bearer token HTTP clients must send")
     base_url: str = DEFAULT_BASE_URL
     sandbox: bool = False
     output_dir: Path = Field(default_factory=_default_output_dir)
@@ -47,6 +48,7 @@ class Settings(BaseModel):
     max_wait_seconds: float = Field(50.0, ge=0)
     max_concurrent_jobs: int | None = Field(None, ge=1)
     catalog_ttl_seconds: float = Field(300.0, ge=0)
+    poll_max_interval: float = Field(1.5, gt=0, description="longest pause between two status checks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     log_level: str = "INFO"
 
@@ -93,5 +95,14 @@ class Settings(BaseModel):
             values["max_concurrent_jobs"] = int(jobs)
         if level := env.get("PIXVERSE_LOG_LEVEL", "").strip():
             values["log_level"] = level.upper()
+        if token := env.get("PIXVERSE_MCP_TOKEN", "").strip():
+            values["mcp_token"] = SecretStr(token)
+        timeouts = {
+            name: float(raw)
+            for name in ("connect", "read", "upload", "download")
+            if (raw := env.get(f"PIXVERSE_TIMEOUT_{name.upper()}", "").strip())
+        }
+        if timeouts:
+            values["timeouts"] = Timeouts(**timeouts)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -511,7 +511,13 @@ async def _follow(
 
     began = time.monotonic()
     try:
-        result, waited = await jobs.wait_for_job(client, video_id, wait_seconds=budget, on_progress=waiting)
+        result, waited = await jobs.wait_for_job(
+            client,
+            video_id,
+            wait_seconds=budget,
+            max_interval=settings.poll_max_interval,
+            on_progress=waiting,
+        )
     except PixVerseError as exc:
         if not extra:
             raise

@@ -127,5 +127,7 @@ def serve_forever(config: SandboxConfig | None = None, host: str = "127.0.0.1", 
     server = uvicorn.Server(_uvicorn_config(create_app(config, state), "info", access_log=True))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; the shutdown is done
+        pass
     finally:
         state.close()
