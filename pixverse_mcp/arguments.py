@@ -6,6 +6,7 @@ Each error names the argument and the rule, for the model to fix its call.
 from __future__ import annotations
 
 import math
+import uuid
 
 from pixverse_mcp.errors import InputError
 from pixverse_mcp.wire import MAX_ID, parse_id
@@ -86,6 +87,18 @@ def wait_argument(value: object, *, default: float, maximum: float) -> float:
     if value < 0:
         raise InputError("wait_seconds must be 0 (answer at once) or more.", argument="wait_seconds")
     return min(float(value), maximum)
+
+
+def trace_id_argument(value: object) -> str:
+    """A trace id from an earlier call: the uuid this server sent as Ai-trace-id."""
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise InputError(
+            "trace_id must be the trace id of an earlier restyle_video call (a uuid such as "
+            "'2f1c...-...'); leave it out to start a new job.",
+            argument="trace_id",
+        ) from None
 
 
 def text_argument(value: object, name: str, *, max_len: int) -> str:

@@ -15,6 +15,7 @@ import mimetypes
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -44,6 +45,9 @@ from pixverse_mcp.wire import (
 )
 
 log = logging.getLogger(__name__)
+
+last_trace_id: ContextVar[str | None] = ContextVar("last_trace_id", default=None)
+"""The trace id of the latest request made in this task, for the one log line of a tool call."""
 
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 """Called with (bytes done, bytes in all) while a file moves."""
@@ -339,6 +343,7 @@ class PixVerseClient:
         headers: dict[str, str] | None = None,
         **request: Any,
     ) -> Any:
+        last_trace_id.set(trace_id)
         all_headers = {"API-KEY": key, "Ai-trace-id": trace_id, **(headers or {})}
         if content_factory is not None:
             request["content"] = content_factory()

@@ -6,14 +6,13 @@ in sandbox mode, the embedded sandbox) once, and every tool reads them from `Run
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlparse
 
 import anyio
 from mcp.server import MCPServer
@@ -24,23 +23,21 @@ from mcp.types import (
     Completion,
     CompletionArgument,
     CompletionContext,
-    ImageContent,
     PromptReference,
-    ResourceLink,
     ResourceTemplateReference,
-    TextContent,
     ToolAnnotations,
 )
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field
 
-from pixverse_mcp import __version__, arguments, jobs, media
-from pixverse_mcp.catalog import CatalogCache, matches
-from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy
+from pixverse_mcp import __version__, arguments, flow, jobs, media
+from pixverse_mcp.catalog import matches
+from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
-from pixverse_mcp.errors import BusyError, InputError, PixVerseError
+from pixverse_mcp.errors import InputError, PixVerseError
+from pixverse_mcp.flow import Runtime, tool_call
 from pixverse_mcp.jobs import VideoStatus
 from pixverse_mcp.results import BalanceResult, RestyleResult, Style, StyleCatalog, UploadResult
-from pixverse_mcp.wire import VideoResult
+from pixverse_mcp.wire import Restyle
 
 log = logging.getLogger(__name__)
 
@@ -51,49 +48,10 @@ then get_status until the job is done. Waiting calls return after at most about 
 is still generating, call get_status again with the same video_id. restyle_video costs credits;
 every other tool is free. Ids are strings of digits; pass them back as they came."""
 
-SLOT_WAIT_FIRST = 2.0
-SLOT_WAIT_MAX = 8.0
+ROOTS_TIMEOUT_SECONDS = 3.0
 MAX_URL_CHARS = media.MAX_URL_LENGTH
 
 IdArg = Annotated[int | str, Field(description="A PixVerse id: an integer or a string of its digits.")]
-
-
-@dataclass
-class Runtime:
-    """What the lifespan opens once and every tool shares."""
-
-    settings: Settings
-    policies: dict[CallKind, RetryPolicy] | None = None
-    client: PixVerseClient | None = None
-    catalog: CatalogCache | None = None
-    active: int = 0
-    _stack: Any = field(default=None, repr=False)
-
-    def ready(self) -> tuple[PixVerseClient, CatalogCache]:
-        if self.client is None or self.catalog is None:
-            raise ToolError("The server is still starting or already stopping; try again in a moment.")
-        return self.client, self.catalog
-
-
-@contextmanager
-def tool_errors(tool: str) -> Iterator[None]:
-    """Turn every failure into a ToolError the model can read; never leak internals or secrets."""
-    try:
-        yield
-    except ToolError:
-        raise
-    except PixVerseError as exc:
-        raise ToolError(str(exc)) from None
-    except Exception as exc:
-        log.exception("%s failed unexpectedly", tool)
-        raise ToolError(
-            f"{tool} failed unexpectedly ({type(exc).__name__}). Nothing more is known to this server; "
-            "try again, and if it keeps failing, check the server's log."
-        ) from None
-
-
-def _json_content(model: BaseModel) -> TextContent:
-    return TextContent(type="text", text=model.model_dump_json(indent=2, exclude_none=True))
 
 
 def create_server(
@@ -106,17 +64,12 @@ def create_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
-        # In-process clients may enter the lifespan more than once; share one client between them.
-        if runtime.active == 0:
-            runtime._stack = await _open_runtime(runtime)
-        runtime.active += 1
+        # In-process clients may enter the lifespan more than once; they share one PixVerse client.
+        await runtime.open()
         try:
             yield runtime
         finally:
-            runtime.active -= 1
-            if runtime.active == 0:
-                await runtime._stack.aclose()
-                runtime.client = runtime.catalog = None
+            await runtime.close()
 
     server: MCPServer[Runtime] = MCPServer(
         "pixverse-restyle",
@@ -140,7 +93,7 @@ def create_server(
 
         Free. Use a style's restyle_id with restyle_video, or write your own restyle_prompt instead.
         """
-        with tool_errors("list_restyles"):
+        with tool_call("list_restyles"):
             query = arguments.text_argument(query, "query", max_len=200)
             _, catalog = runtime.ready()
             return _catalog_answer(await catalog.styles(), query)
@@ -167,7 +120,7 @@ def create_server(
         longer side) and refused with the fix if it would not be accepted. Returns the media_id
         to pass to restyle_video as video_media_id.
         """
-        with tool_errors("upload_video"):
+        with tool_call("upload_video"):
             chosen = arguments.exactly_one(path=path, url=url)
             client, _ = runtime.ready()
             if chosen == "url":
@@ -184,7 +137,7 @@ def create_server(
                     message=_upload_message(uploaded.media_type, uploaded.media_id),
                 )
             raw_path = arguments.text_argument(path, "path", max_len=4096)
-            roots = settings.allowed_dirs
+            roots = (*settings.allowed_dirs, *await _client_roots(ctx))
             probe = await anyio.to_thread.run_sync(media.check_local_video, raw_path, roots)
             client.require_key()
 
@@ -237,6 +190,16 @@ def create_server(
         download: Annotated[
             bool | None, Field(description="Save the finished video to the server's output folder.")
         ] = None,
+        trace_id: Annotated[
+            str | None,
+            Field(
+                description=(
+                    "Only to recover from an earlier restyle_video call that failed after sending: pass its "
+                    "trace id with the same arguments and PixVerse answers with the job it already made, "
+                    "without charging again."
+                )
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, RestyleResult]:
         """Start a restyle of a video with PixVerse. This COSTS CREDITS for every call that starts a job.
 
@@ -245,7 +208,7 @@ def create_server(
         the video_id and status; if it is still generating, call get_status with that video_id
         instead of calling restyle_video again (that would start and pay for a second job).
         """
-        with tool_errors("restyle_video"):
+        with tool_call("restyle_video"):
             source_name = arguments.exactly_one(
                 video_media_id=video_media_id, source_video_id=source_video_id
             )
@@ -264,6 +227,8 @@ def create_server(
             budget = arguments.wait_argument(
                 wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
             )
+            if trace_id is not None:
+                trace_id = arguments.trace_id_argument(trace_id)
             client, catalog = runtime.ready()
             client.require_key()
             if "restyle_id" in body and await catalog.find(body["restyle_id"]) is None:
@@ -273,7 +238,9 @@ def create_server(
                     argument="restyle_id",
                 )
             started_at = anyio.current_time()
-            job, trace_id = await _start_restyle(client, body, ctx, deadline=started_at + budget)
+            job, trace_id = await flow.start_restyle(
+                runtime, body, ctx, deadline=started_at + budget, trace_id=trace_id
+            )
             extra = {
                 "credits": job.credits,
                 "trace_id": trace_id,
@@ -281,7 +248,7 @@ def create_server(
                 "restyle_prompt": body.get("restyle_prompt"),
             }
             remaining = max(0.0, budget - (anyio.current_time() - started_at))
-            return await _follow(
+            return await flow.follow(
                 runtime, ctx, job.video_id, remaining, download, result_type=RestyleResult, extra=extra
             )
 
@@ -305,14 +272,14 @@ def create_server(
         Answers with status succeeded (with the video url), generating (call again), deleted,
         moderation_failed (change the input; credits are refunded), failed or unknown.
         """
-        with tool_errors("get_status"):
+        with tool_call("get_status"):
             checked_id = arguments.id_argument(video_id, "video_id")
             budget = arguments.wait_argument(
                 wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
             )
             client, _ = runtime.ready()
             client.require_key()
-            return await _follow(
+            return await flow.follow(
                 runtime, ctx, checked_id, budget, download, result_type=VideoStatus, extra={}
             )
 
@@ -322,7 +289,7 @@ def create_server(
     )
     async def get_balance() -> BalanceResult:
         """Show the PixVerse account's credits (monthly, package and total). Free."""
-        with tool_errors("get_balance"):
+        with tool_call("get_balance"):
             client, _ = runtime.ready()
             balance = await client.balance()
             monthly, package = balance.credit_monthly or 0, balance.credit_package or 0
@@ -410,30 +377,7 @@ def create_server(
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 
-async def _open_runtime(runtime: Runtime) -> Any:
-    """Open the client (and the embedded sandbox in sandbox mode); returns what closes them."""
-    from contextlib import AsyncExitStack
-
-    stack = AsyncExitStack()
-    settings = runtime.settings
-    if settings.sandbox:
-        # Imported here: a normal start should not pay for the sandbox's imports.
-        from pixverse_mcp.sandbox import SandboxConfig, SandboxServer
-
-        config = SandboxConfig()
-        sandbox = SandboxServer(config)
-        await anyio.to_thread.run_sync(sandbox.start)
-        stack.callback(sandbox.stop)
-        settings = settings.with_changes(base_url=sandbox.base_url, api_key=SecretStr(config.api_key))
-        log.info("sandbox mode: the PixVerse sandbox is serving at %s", sandbox.base_url)
-    client = PixVerseClient(settings, policies=runtime.policies)
-    stack.push_async_callback(client.aclose)
-    runtime.client = client
-    runtime.catalog = CatalogCache(client, settings.catalog_ttl_seconds)
-    return stack
-
-
-def _catalog_answer(styles: list[Any], query: str) -> StyleCatalog:
+def _catalog_answer(styles: list[Restyle], query: str) -> StyleCatalog:
     chosen = [s for s in styles if matches(s, query)] if query.strip() else list(styles)
     if chosen:
         message = "Pass a style's restyle_id to restyle_video, or describe your own look with restyle_prompt."
@@ -463,130 +407,23 @@ def _upload_message(media_type: str, media_id: int) -> str:
     return f"Uploaded. Call restyle_video with video_media_id {media_id!s} and a style."
 
 
-async def _start_restyle(
-    client: PixVerseClient, body: dict[str, Any], ctx: Context, *, deadline: float
-) -> tuple[Any, str]:
-    """Start the job; when the plan's concurrency is used up (500044), wait for a slot until `deadline`."""
-    pause = SLOT_WAIT_FIRST
-    waited_from = anyio.current_time()
-    while True:
-        try:
-            return await client.restyle(body)
-        except BusyError as exc:
-            if exc.code != 500044:
-                raise
-            now = anyio.current_time()
-            pause = exc.retry_after if exc.retry_after is not None else pause
-            if now + pause > deadline:
-                raise ToolError(
-                    f"{exc} Waited {now - waited_from:.0f} s for a free generation slot; none came free. "
-                    "No job was started and no credits were spent."
-                ) from None
-            await ctx.report_progress(
-                now - waited_from, None, f"waiting for a free generation slot ({now - waited_from:.0f} s)"
-            )
-            await anyio.sleep(pause)
-            pause = min(pause * 1.5, SLOT_WAIT_MAX)
-
-
-async def _follow(
-    runtime: Runtime,
-    ctx: Context,
-    video_id: int,
-    budget: float,
-    download: bool | None,
-    *,
-    result_type: type[VideoStatus],
-    extra: dict[str, Any],
-) -> CallToolResult:
-    """Wait for a job, then answer with its status, a saved copy and a preview where they apply.
-
-    A job that was started is never lost: if checking on it fails, the answer still carries its id.
-    """
-    client, _ = runtime.ready()
-    settings = runtime.settings
-
-    async def waiting(elapsed: float, total: float, message: str) -> None:
-        await ctx.report_progress(elapsed, total, message)
-
-    began = time.monotonic()
+async def _client_roots(ctx: Context) -> tuple[Path, ...]:
+    """The folders the MCP client offers as roots, where it supports them (handshake-era sessions)."""
+    capabilities = ctx.client_capabilities
+    if capabilities is None or capabilities.roots is None:
+        return ()
     try:
-        result, waited = await jobs.wait_for_job(
-            client,
-            video_id,
-            wait_seconds=budget,
-            max_interval=settings.poll_max_interval,
-            on_progress=waiting,
-        )
-    except PixVerseError as exc:
-        if not extra:
-            raise
-        # The job exists; losing its id would make the user pay again to find out.
-        return _answer(
-            result_type(
-                video_id=str(video_id),
-                status="unknown",
-                status_code=None,
-                message=(
-                    f"The job started, but checking its status failed: {exc} "
-                    f"Call get_status with video_id {video_id} in a minute."
-                ),
-                waited_seconds=round(time.monotonic() - began, 1),
-                **extra,
-            ),
-            None,
-            None,
-        )
-    status = result_type.model_validate({**jobs.to_status(result, waited=waited).model_dump(), **extra})
-    if result.status != 1:
-        return _answer(status, None, None)
-    want_download = settings.auto_download if download is None else download
-    return await _finish(runtime, ctx, result, status, want_download)
-
-
-async def _finish(
-    runtime: Runtime, ctx: Context, result: VideoResult, status: VideoStatus, want_download: bool
-) -> CallToolResult:
-    client, _ = runtime.ready()
-    local: Path | None = None
-    if want_download:
-        try:
-
-            async def fetched(done: int, total: int) -> None:
-                await ctx.report_progress(done, total, f"downloaded {done / 1e6:.1f} MB")
-
-            local = await jobs.save_video(client, result, runtime.settings.output_dir, on_progress=fetched)
-            status.local_path = str(local)
-        except (PixVerseError, OSError) as exc:
-            status.message += f" Saving a local copy failed ({exc}); the url still works."
-    preview: bytes | None = None
-    try:
-        preview = await jobs.make_preview(local if local is not None else (result.url or ""))
-        if local is not None:
-            preview_path = local.with_suffix(".preview.jpg")
-            await anyio.Path(preview_path).write_bytes(preview)
-            status.preview_path = str(preview_path)
-    except Exception as exc:  # a preview is a nicety; the video is the answer
-        status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
-    return _answer(status, preview, local)
-
-
-def _answer(status: VideoStatus, preview: bytes | None, local: Path | None) -> CallToolResult:
-    import base64
-
-    content: list[Any] = [_json_content(status)]
-    if preview is not None:
-        content.append(
-            ImageContent(type="image", data=base64.b64encode(preview).decode(), mime_type="image/jpeg")
-        )
-    if local is not None:
-        content.append(
-            ResourceLink(
-                type="resource_link",
-                uri=local.resolve().as_uri(),
-                name=local.name,
-                mime_type="video/mp4",
-                size=local.stat().st_size,
-            )
-        )
-    return CallToolResult(content=content, structured_content=json.loads(status.model_dump_json()))
+        with warnings.catch_warnings(), anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
+            # Deprecated in the 2026-07-28 protocol, still what desktop clients of the handshake era use.
+            warnings.simplefilter("ignore")
+            listed = await ctx.session.list_roots()
+    except Exception as exc:  # a client that cannot answer simply offers no roots
+        log.info("could not list the client's roots: %s", type(exc).__name__)
+        return ()
+    folders = []
+    for root in listed.roots:
+        uri = urlparse(str(root.uri))
+        if uri.scheme == "file":
+            # Resolved later, with the other roots, in the worker thread that checks the file.
+            folders.append(Path(unquote(uri.path)))
+    return tuple(folders)

@@ -57,7 +57,13 @@ RESTYLE_MAX_SIDE = 1920
 RESTYLE_MAX_BYTES = 50 * 1024 * 1024
 UPLOAD_SUFFIXES = {".mp4", ".mov", ".webm", ".m4a", ".mkv"}
 FILE_NAME = re.compile(r"^[0-9a-f]{16}\.[a-z0-9]{2,4}$")
-MEDIA_TYPES = {".mp4": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm", ".m4a": "audio/mp4"}
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".m4a": "audio/mp4",
+}
 RAW_SEND = "pixverse_sandbox.raw_send"  # scope key: the server's own send(), see _DroppedReply
 
 

@@ -1,0 +1,302 @@
+"""The steps of a tool call that talk back to the MCP client: progress, slots, answers with pictures.
+
+`Runtime` is what the server's lifespan opens once; `tool_call` wraps every tool so its failures
+reach the model as readable errors and its outcome is logged in one line.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
+from pydantic import SecretStr
+
+from pixverse_mcp import jobs
+from pixverse_mcp.catalog import CatalogCache
+from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy, last_trace_id
+from pixverse_mcp.config import Settings
+from pixverse_mcp.errors import BusyError, PixVerseError
+from pixverse_mcp.jobs import VideoStatus
+from pixverse_mcp.wire import StartedJob, VideoResult
+
+log = logging.getLogger("pixverse_mcp.tools")
+
+SLOT_WAIT_FIRST = 2.0
+SLOT_WAIT_MAX = 8.0
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opens once and every tool shares."""
+
+    settings: Settings
+    policies: dict[CallKind, RetryPolicy] | None = None
+    client: PixVerseClient | None = None
+    catalog: CatalogCache | None = None
+    slots: JobSlots | None = None
+    active: int = 0
+    stack: AsyncExitStack | None = field(default=None, repr=False)
+
+    def ready(self) -> tuple[PixVerseClient, CatalogCache]:
+        if self.client is None or self.catalog is None:
+            raise ToolError("The server is still starting or already stopping; try again in a moment.")
+        return self.client, self.catalog
+
+    async def open(self) -> None:
+        """Open the client (and the embedded sandbox in sandbox mode), once for all sessions."""
+        self.active += 1
+        if self.active > 1:
+            return
+        stack = AsyncExitStack()
+        settings = self.settings
+        if settings.sandbox:
+            # Imported here: a normal start should not pay for the sandbox's imports.
+            from pixverse_mcp.sandbox import SandboxConfig, SandboxServer
+
+            config = SandboxConfig()
+            sandbox = SandboxServer(config)
+            await anyio.to_thread.run_sync(sandbox.start)
+            stack.callback(sandbox.stop)
+            settings = settings.with_changes(base_url=sandbox.base_url, api_key=SecretStr(config.api_key))
+            log.info("sandbox mode: the PixVerse sandbox is serving at %s", sandbox.base_url)
+        client = PixVerseClient(settings, policies=self.policies)
+        stack.push_async_callback(client.aclose)
+        self.client = client
+        self.catalog = CatalogCache(client, settings.catalog_ttl_seconds)
+        self.slots = JobSlots(settings.max_concurrent_jobs)
+        self.stack = stack
+
+    async def close(self) -> None:
+        self.active -= 1
+        if self.active == 0 and self.stack is not None:
+            stack, self.stack = self.stack, None
+            self.client = self.catalog = self.slots = None
+            await stack.aclose()
+
+
+@contextmanager
+def tool_call(tool: str) -> Iterator[None]:
+    """Run one tool: log its outcome in one line, and turn every failure into a ToolError for the model."""
+    started = time.monotonic()
+    outcome = "ok"
+    try:
+        yield
+    except ToolError as exc:
+        outcome = f"error: {exc}"
+        raise
+    except PixVerseError as exc:
+        outcome = f"error: {type(exc).__name__}"
+        raise ToolError(str(exc)) from None
+    except Exception as exc:
+        outcome = f"crash: {type(exc).__name__}"
+        log.exception("%s failed unexpectedly", tool)
+        raise ToolError(
+            f"{tool} failed unexpectedly ({type(exc).__name__}). Nothing more is known to this server; "
+            "try again, and if it keeps failing, check the server's log."
+        ) from None
+    except BaseException:
+        outcome = "cancelled"
+        raise
+    finally:
+        log.info(
+            "tool=%s outcome=%s duration=%.3fs trace_id=%s",
+            tool,
+            outcome[:200],
+            time.monotonic() - started,
+            last_trace_id.get(),
+        )
+
+
+class JobSlots:
+    """An optional cap on this server's own jobs generating at once (PIXVERSE_MAX_CONCURRENT_JOBS).
+
+    It queues restyles on this side before PixVerse has to refuse them with 500044.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.running: set[int] = set()
+        self.lock = anyio.Lock()
+
+    async def refresh(self, client: PixVerseClient) -> None:
+        for video_id in list(self.running):
+            try:
+                status = (await client.video_result(video_id)).status
+            except PixVerseError:
+                continue
+            if status in jobs.TERMINAL_CODES:
+                self.running.discard(video_id)
+
+    def full(self) -> bool:
+        return self.limit is not None and len(self.running) >= self.limit
+
+
+async def start_restyle(
+    runtime: Runtime,
+    body: dict[str, Any],
+    ctx: Context,
+    *,
+    deadline: float,
+    trace_id: str | None = None,
+) -> tuple[StartedJob, str]:
+    """Start the job, waiting until `deadline` for a free slot on this side and at PixVerse (500044)."""
+    client, _ = runtime.ready()
+    slots = runtime.slots
+    assert slots is not None
+    pause = SLOT_WAIT_FIRST
+    began = anyio.current_time()
+
+    async def wait_or_give_up(reason: str, retry_after: float | None = None) -> None:
+        nonlocal pause
+        now = anyio.current_time()
+        pause = retry_after if retry_after is not None else pause
+        if now + pause > deadline:
+            raise ToolError(
+                f"{reason} Waited {now - began:.0f} s for a free generation slot; none came free. "
+                "No job was started and no credits were spent. Try again later, or check running jobs "
+                "with get_status."
+            )
+        await ctx.report_progress(
+            now - began, None, f"waiting for a free generation slot ({now - began:.0f} s)"
+        )
+        await anyio.sleep(pause)
+        pause = min(pause * 1.5, SLOT_WAIT_MAX)
+
+    while True:
+        async with slots.lock:
+            if slots.full():
+                await slots.refresh(client)
+            if not slots.full():
+                try:
+                    job, trace = await client.restyle(body, trace_id=trace_id)
+                except BusyError as exc:
+                    if exc.code != 500044:
+                        raise
+                    busy: BusyError | None = exc
+                    # A refusal is not a job: the next try must not replay it under the same trace id.
+                    trace_id = None
+                else:
+                    slots.running.add(job.video_id)
+                    return job, trace
+            else:
+                busy = None
+        if busy is not None:
+            await wait_or_give_up(str(busy), busy.retry_after)
+        else:
+            await wait_or_give_up(
+                f"This server already runs {len(slots.running)} jobs, its PIXVERSE_MAX_CONCURRENT_JOBS."
+            )
+
+
+async def follow(
+    runtime: Runtime,
+    ctx: Context,
+    video_id: int,
+    budget: float,
+    download: bool | None,
+    *,
+    result_type: type[VideoStatus],
+    extra: dict[str, Any],
+) -> CallToolResult:
+    """Wait for a job, then answer with its status, a saved copy and a preview where they apply.
+
+    A job that was started is never lost: if checking on it fails, the answer still carries its id.
+    """
+    client, _ = runtime.ready()
+    settings = runtime.settings
+
+    async def waiting(elapsed: float, total: float, message: str) -> None:
+        await ctx.report_progress(elapsed, total, message)
+
+    began = time.monotonic()
+    try:
+        result, waited = await jobs.wait_for_job(
+            client,
+            video_id,
+            wait_seconds=budget,
+            max_interval=settings.poll_max_interval,
+            on_progress=waiting,
+        )
+    except PixVerseError as exc:
+        if not extra:
+            raise
+        # The job exists; losing its id would make the user pay again to find out how it went.
+        return answer(
+            result_type(
+                video_id=str(video_id),
+                status="unknown",
+                status_code=None,
+                message=(
+                    f"The job started, but checking its status failed: {exc} "
+                    f"Call get_status with video_id {video_id} in a minute."
+                ),
+                waited_seconds=round(time.monotonic() - began, 1),
+                **extra,
+            )
+        )
+    if runtime.slots is not None and result.status in jobs.TERMINAL_CODES:
+        runtime.slots.running.discard(video_id)
+    status = result_type.model_validate({**jobs.to_status(result, waited=waited).model_dump(), **extra})
+    if result.status != 1:
+        return answer(status)
+    want_download = settings.auto_download if download is None else download
+    return await finish(runtime, ctx, result, status, want_download)
+
+
+async def finish(
+    runtime: Runtime, ctx: Context, result: VideoResult, status: VideoStatus, want_download: bool
+) -> CallToolResult:
+    """A succeeded job: save it when asked, and add the preview picture."""
+    client, _ = runtime.ready()
+    local: Path | None = None
+    if want_download:
+
+        async def fetched(done: int, total: int) -> None:
+            await ctx.report_progress(done, total, f"downloaded {done / 1e6:.1f} MB")
+
+        try:
+            local = await jobs.save_video(client, result, runtime.settings.output_dir, on_progress=fetched)
+            status.local_path = str(local)
+        except (PixVerseError, OSError) as exc:
+            status.message += f" Saving a local copy failed ({exc}); the url still works."
+    preview: bytes | None = None
+    try:
+        preview = await jobs.make_preview(local if local is not None else (result.url or ""))
+        if local is not None:
+            preview_path = local.with_name(local.stem + ".preview.jpg")
+            await anyio.Path(preview_path).write_bytes(preview)
+            status.preview_path = str(preview_path)
+    except Exception as exc:  # a preview is a nicety; the video is the answer
+        status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
+    return answer(status, preview, local)
+
+
+def answer(status: VideoStatus, preview: bytes | None = None, local: Path | None = None) -> CallToolResult:
+    """The tool result: the status as structured content and JSON text, plus picture and file link."""
+    content: list[Any] = [TextContent(type="text", text=status.model_dump_json(indent=2, exclude_none=True))]
+    if preview is not None:
+        content.append(
+            ImageContent(type="image", data=base64.b64encode(preview).decode(), mime_type="image/jpeg")
+        )
+    if local is not None:
+        content.append(
+            ResourceLink(
+                type="resource_link",
+                uri=local.resolve().as_uri(),
+                name=local.name,
+                mime_type="video/mp4",
+                size=local.stat().st_size,
+            )
+        )
+    return CallToolResult(content=content, structured_content=json.loads(status.model_dump_json()))
