@@ -25,6 +25,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from pixverse_mcp import __version__
 from pixverse_mcp.client import CallKind, RetryPolicy
@@ -90,7 +91,7 @@ def transport_security(host: str, environ: Mapping[str, str] | None = None) -> T
     origins: list[str] = []
     for name in names:
         # An entry with a port allows just that port; a bare name allows any port or none (port 80/443).
-        has_port = name.rsplit("]", 1)[-1].count(":") == 1 if name.startswith("[") else name.count(":") == 1
+        has_port = "]:" in name if name.startswith("[") else name.count(":") == 1
         hosts += [name] if has_port else [name, f"{name}:*"]
         for scheme in ("http", "https"):
             origins += [f"{scheme}://{name}"] if has_port else [f"{scheme}://{name}", f"{scheme}://{name}:*"]
@@ -136,21 +137,12 @@ def build_http_app(
     server = create_server(settings, policies=policies)
     backend = "sandbox" if settings.sandbox else "pixverse"
 
-    @server.custom_route(HEALTH_PATH, methods=["GET"])
     async def healthz(_: Request) -> Response:
-        # No auth and nothing secret: load balancers call it with whatever Host they like.
+        # No auth and nothing secret; outside the MCP transport, so no Host check either:
+        # load balancers probe it by IP address.
         return JSONResponse({"status": "ok", "version": __version__, "backend": backend})
 
     verifier = _verifier_for(settings, token_verifier)
-    if auth is not None and verifier is not None and auth.resource_server_url is not None:
-        # RFC 9728 metadata: how an OAuth client finds the authorization server (served without auth).
-        server._custom_starlette_routes.extend(  # no public API to add plain routes after the fact
-            create_protected_resource_routes(
-                resource_url=auth.resource_server_url,
-                authorization_servers=[auth.issuer_url],
-                scopes_supported=auth.required_scopes,
-            )
-        )
     security = transport_security(host, environ)
     if transport == "streamable-http":
         # json_response=False: replies stream as SSE, which is what carries progress notifications.
@@ -166,8 +158,19 @@ def build_http_app(
         # The SSE app enters the server's lifespan per connection; holding it open for the app's
         # life keeps one PixVerse client (and sandbox) for all connections.
         app.router.lifespan_context = _hold_server_lifespan(server)
+    app.router.routes.append(Route(HEALTH_PATH, healthz, methods=["GET"]))
+    resource_url = auth.resource_server_url if auth is not None else None
+    if verifier is not None and auth is not None and resource_url is not None:
+        # RFC 9728 metadata: how an OAuth client finds its authorization server (read before it
+        # has a token, so RequireBearer leaves /.well-known/ open).
+        app.router.routes.extend(
+            create_protected_resource_routes(
+                resource_url=resource_url,
+                authorization_servers=[auth.issuer_url],
+                scopes_supported=auth.required_scopes,
+            )
+        )
     if verifier is not None:
-        resource_url = auth.resource_server_url if auth is not None else None
         app.add_middleware(
             RequireBearer,
             verifier=verifier,
@@ -217,7 +220,9 @@ def run(
     if stateless and transport != "streamable-http":
         return _refuse("--stateless applies to --transport streamable-http only")
     authenticated = token_verifier is not None or settings.mcp_token is not None
-    if refusal := bind_refusal(host, authenticated=authenticated, allow_unauthenticated=allow_unauthenticated):
+    if refusal := bind_refusal(
+        host, authenticated=authenticated, allow_unauthenticated=allow_unauthenticated
+    ):
         return _refuse(refusal)
     if not authenticated and not is_loopback(host):
         log.warning("serving on %s WITHOUT authentication (--allow-unauthenticated)", host)
