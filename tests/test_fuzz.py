@@ -8,11 +8,11 @@ from typing import Any
 
 import anyio.from_thread
 import pytest
+from conftest import FAST_POLICIES, SECRET_KEY, result_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from conftest import FAST_POLICIES, SECRET_KEY, result_text
 from pixverse_mcp.config import Settings
 from pixverse_mcp.sandbox import SandboxServer
 from pixverse_mcp.server import create_server
@@ -74,9 +74,11 @@ def breaks_exactly_one(tool: str, args: dict[str, Any]) -> bool:
 @pytest.fixture
 def portal_client(settings: Settings, sandbox: SandboxServer) -> Iterator[tuple[Any, Client]]:
     server = create_server(settings.with_changes(max_wait_seconds=0.5), policies=FAST_POLICIES)
-    with anyio.from_thread.start_blocking_portal("asyncio") as portal:
-        with portal.wrap_async_context_manager(Client(server)) as client:
-            yield portal, client
+    with (
+        anyio.from_thread.start_blocking_portal("asyncio") as portal,
+        portal.wrap_async_context_manager(Client(server)) as client,
+    ):
+        yield portal, client
 
 
 def test_random_arguments(portal_client: tuple[Any, Client], sandbox: SandboxServer, clip: Path) -> None:

@@ -467,6 +467,13 @@ async def test_stateless_replicas_share_nothing_but_pixverse(
     sandbox: SandboxServer, videos: Path, clip: Path, tmp_path: Path
 ) -> None:
     with replicas(2, sandbox, videos, tmp_path) as (first, second):
+        async with httpx2.AsyncClient(timeout=10) as http:
+            reply = await http.post(
+                f"http://127.0.0.1:{first}/mcp",
+                json=INITIALIZE,
+                headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"},
+            )
+        assert reply.status_code == 200 and "mcp-session-id" not in reply.headers  # no session to stick to
         # A job started on one replica and followed on the other.
         async with (
             mcp_client(f"http://127.0.0.1:{first}/mcp") as on_first,

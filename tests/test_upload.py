@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import FAST_POLICIES, call_error, call_ok
 from mcp import Client
 from mcp.types import ListRootsResult, Root
 from pydantic import FileUrl
 
-from conftest import FAST_POLICIES, call_error, call_ok
 from pixverse_mcp.config import Settings
 from pixverse_mcp.samples import make_clip
 from pixverse_mcp.sandbox import SandboxServer
