@@ -24,9 +24,9 @@ from pydantic import SecretStr
 
 from pixverse_mcp import jobs
 from pixverse_mcp.catalog import CatalogCache
-from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy, last_trace_id
+from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy, last_trace_id, new_trace_id
 from pixverse_mcp.config import Settings
-from pixverse_mcp.errors import BusyError, PixVerseError
+from pixverse_mcp.errors import BusyError, PixVerseError, TransportError
 from pixverse_mcp.jobs import VideoStatus
 from pixverse_mcp.wire import StartedJob, VideoResult
 
@@ -178,8 +178,17 @@ async def start_restyle(
             if slots.full():
                 await slots.refresh(client)
             if not slots.full():
+                sent_trace = trace_id or new_trace_id()
                 try:
-                    job, trace = await client.restyle(body, trace_id=trace_id)
+                    job, trace = await client.restyle(body, trace_id=sent_trace)
+                except TransportError as exc:
+                    # The request may have reached PixVerse and started a job whose reply was lost.
+                    raise ToolError(
+                        f"{exc} PixVerse may have started the job anyway. Do not start a new one: call "
+                        f"restyle_video again with the same arguments and trace_id {sent_trace!r}; PixVerse "
+                        "then answers with the job it made for that trace id (or makes it once), so nothing "
+                        "is paid twice."
+                    ) from None
                 except BusyError as exc:
                     if exc.code != 500044:
                         raise

@@ -208,13 +208,10 @@ def run(
 
     Returns the process exit code: 0, or 2 when the configuration is refused before binding.
     """
-    if settings.api_key is None and not settings.sandbox:
-        log.warning(
-            "PIXVERSE_API_KEY is not set: tools will answer with how to set it. Use --sandbox to try offline."
-        )
     if transport == "stdio":
         if stateless:
             return _refuse("--stateless applies to --transport streamable-http only")
+        _warn_without_key(settings)
         anyio.run(create_server(settings).run_stdio_async)
         return 0
     if stateless and transport != "streamable-http":
@@ -224,8 +221,14 @@ def run(
         host, authenticated=authenticated, allow_unauthenticated=allow_unauthenticated
     ):
         return _refuse(refusal)
+    _warn_without_key(settings)
     if not authenticated and not is_loopback(host):
         log.warning("serving on %s WITHOUT authentication (--allow-unauthenticated)", host)
+    if stateless and settings.sandbox:
+        log.warning(
+            "--sandbox with --stateless: this process has its own sandbox, so replicas will not see each "
+            "other's jobs; run `pixverse-mcp sandbox` once and point PIXVERSE_BASE_URL at it instead"
+        )
     if host in ("0.0.0.0", "::") and not os.environ.get(ALLOWED_HOSTS_ENV):
         log.warning(
             "bound to %s: requests are accepted only with a loopback Host header; set %s to the "
@@ -260,6 +263,13 @@ def run(
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def _warn_without_key(settings: Settings) -> None:
+    if settings.api_key is None and not settings.sandbox:
+        log.warning(
+            "PIXVERSE_API_KEY is not set: tools will answer with how to set it. Use --sandbox to try offline."
+        )
 
 
 def _refuse(message: str) -> int:

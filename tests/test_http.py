@@ -380,6 +380,8 @@ def test_cli_refuses_stateless_sse(capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(["serve", "--transport", "sse", "--stateless", "--port", str(_free_port())])
     assert code == 2
     assert "--stateless applies to --transport streamable-http only" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="stateless"):
+        build_http_app(Settings(), transport="sse", stateless=True)
 
 
 # -- stateless replicas --------------------------------------------------------------------------
