@@ -76,6 +76,7 @@ class Runtime:
         self.catalog = CatalogCache(client, settings.catalog_ttl_seconds)
         self.slots = JobSlots(settings.max_concurrent_jobs)
         self.stack = stack
+        log.info("ready: PixVerse API at %s", settings.base_url)
 
     async def close(self) -> None:
         self.active -= 1
@@ -83,6 +84,7 @@ class Runtime:
             stack, self.stack = self.stack, None
             self.client = self.catalog = self.slots = None
             await stack.aclose()
+            log.info("stopped: PixVerse client closed")
 
 
 @contextmanager

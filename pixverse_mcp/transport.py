@@ -11,12 +11,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import anyio
+import anyio.abc
 from mcp.server import MCPServer
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
@@ -36,6 +39,7 @@ from pixverse_mcp.server import create_server
 log = logging.getLogger(__name__)
 
 Transport = Literal["stdio", "streamable-http", "sse"]
+SHUTDOWN_GRACE_SECONDS = 0.5
 HttpTransport = Literal["streamable-http", "sse"]
 
 MCP_PATH = "/mcp"
@@ -212,7 +216,7 @@ def run(
         if stateless:
             return _refuse("--stateless applies to --transport streamable-http only")
         _warn_without_key(settings)
-        anyio.run(create_server(settings).run_stdio_async)
+        anyio.run(_serve_stdio, create_server(settings))
         return 0
     if stateless and transport != "streamable-http":
         return _refuse("--stateless applies to --transport streamable-http only")
@@ -263,6 +267,36 @@ def run(
     )
     uvicorn.Server(config).run()
     return 0
+
+
+async def _serve_stdio(server: MCPServer[Any]) -> None:
+    """Serve stdio until stdin closes, or until SIGTERM/SIGINT, closing the PixVerse client either way."""
+    async with anyio.create_task_group() as tasks:
+
+        async def stop_on_signal(
+            *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        ) -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
+                async for signum in signals:
+                    log.info("received %s: shutting down", signal.Signals(signum).name)
+                    # The SDK reads stdin in a worker thread that only a new line or EOF wakes up;
+                    # after a moment for the client to close, leave without waiting for it.
+                    timer = threading.Timer(SHUTDOWN_GRACE_SECONDS, _exit_now)
+                    timer.daemon = True
+                    timer.start()
+                    tasks.cancel_scope.cancel()
+                    return
+
+        # Started before serving, so a SIGTERM right after the ready line is already handled.
+        await tasks.start(stop_on_signal)
+        await server.run_stdio_async()
+        tasks.cancel_scope.cancel()
+
+
+def _exit_now() -> None:
+    logging.shutdown()
+    os._exit(0)
 
 
 def _warn_without_key(settings: Settings) -> None:
