@@ -156,3 +156,33 @@ async def test_html_502_on_reads_is_a_clear_error(client: Client, sandbox: Sandb
     text = await call_error(client, "get_balance")
     assert "HTTP 502" in text and "HTML" in text and TRACE.search(text)
     assert sandbox.state.stats()["requests"]["balance"] == FAST_POLICIES["read"].attempts
+
+
+async def test_client_side_job_limit_queues_instead_of_500044(
+    settings: Settings, clip: Path, sandbox: SandboxServer
+) -> None:
+    sandbox.state.config = sandbox.state.config.model_copy(update={"job_seconds": 1.0})
+    server = create_server(settings.with_changes(max_concurrent_jobs=1), policies=FAST_POLICIES)
+    messages: list[str] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    async with Client(server) as client:
+        media_id = await _uploaded(client, clip)
+        first = await call_ok(
+            client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
+        )
+        second = await call_ok(
+            client,
+            "restyle_video",
+            {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 14},
+            progress_callback=progress,
+        )
+    assert first["status"] == "generating" and second["status"] == "succeeded"
+    assert any("free generation slot" in m for m in messages)
+    # The second job was sent only once the first had finished: PixVerse never had to refuse it.
+    assert sandbox.state.stats()["requests"]["generate"] == 2
+    first_job = sandbox.state.jobs[int(first["video_id"])]
+    second_job = sandbox.state.jobs[int(second["video_id"])]
+    assert second_job.started >= first_job.started + 1.0
