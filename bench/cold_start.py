@@ -10,14 +10,12 @@ import time
 import uuid
 from pathlib import Path
 
-from mcp import StdioServerParameters
-
 from _common import (
     PYTHON,
+    TAG_VAR,
     SandboxProcess,
     Section,
     Summary,
-    TAG_VAR,
     connect,
     find_tagged,
     hello_params,
@@ -25,12 +23,15 @@ from _common import (
     proc_memory,
     say,
 )
+from mcp import StdioServerParameters
 from peer import Peer
 
 GOAL_RATIO = 1.15
 
 
-async def _spawn(params: StdioServerParameters, name: str, probe: bool = False) -> tuple[float, dict[str, int]]:
+async def _spawn(
+    params: StdioServerParameters, name: str, probe: bool = False
+) -> tuple[float, dict[str, int]]:
     """Seconds from spawn to the tools/list answer; with `probe`, the server's memory and maps."""
     found: dict[str, int] = {}
     started = time.perf_counter()
@@ -70,9 +71,7 @@ async def run(sandbox: SandboxProcess, workdir: Path, rounds: int, peer: Peer | 
     ratio = Summary.of([o / f for o, f in zip(times["ours"], times["floor"], strict=True)])
     section.row("floor: bare MCPServer hello-world, spawn to tools/list", Summary.of(times["floor"]).s())
     section.row("pixverse-restyle-mcp, spawn to tools/list", Summary.of(times["ours"]).s())
-    section.row(
-        "ours / floor", ratio.x(), f"<= {GOAL_RATIO:.2f}x", ratio.median <= GOAL_RATIO
-    )
+    section.row("ours / floor", ratio.x(), f"<= {GOAL_RATIO:.2f}x", ratio.median <= GOAL_RATIO)
 
     # Memory at rest, and whether PyAV was loaded by the start (it should not be).
     tag = uuid.uuid4().hex
@@ -85,14 +84,19 @@ async def run(sandbox: SandboxProcess, workdir: Path, rounds: int, peer: Peer | 
         "resident memory after tools/list: ours vs floor",
         f"{ours_mem['VmRSS'] / 2**20:.1f} MiB vs {floor_mem['VmRSS'] / 2**20:.1f} MiB",
     )
-    section.row("PyAV loaded by the start", "yes" if ours_mem.get("av_loaded") else "no", "no",
-                not ours_mem.get("av_loaded"))
+    section.row(
+        "PyAV loaded by the start",
+        "yes" if ours_mem.get("av_loaded") else "no",
+        "no",
+        not ours_mem.get("av_loaded"),
+    )
 
     if peer is not None:
         peer_ratio = Summary.of([p / f for p, f in zip(times["peer"], times["floor"], strict=True)])
         peer_own = Summary.of([p / f for p, f in zip(times["peer"], times["peer floor"], strict=True)])
         ours_vs_peer = Summary.of([o / p for o, p in zip(times["ours"], times["peer"], strict=True)])
-        section.row("peer floor: hello-world on mcp 1.x, Python 3.12", Summary.of(times["peer floor"]).s())
+        sdk = peer.version.split("(", 1)[-1].rstrip(")")
+        section.row(f"peer floor: hello-world on {sdk}", Summary.of(times["peer floor"]).s())
         section.row(f"peer: {peer.version}", Summary.of(times["peer"]).s())
         section.row("peer / our floor", peer_ratio.x())
         section.row("peer / its own floor", peer_own.x())

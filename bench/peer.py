@@ -13,9 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcp import StdioServerParameters
-
 from _common import CACHE, SANDBOX_KEY
+from mcp import StdioServerParameters
 
 PEER_SPEC = ("pixverse-mcp==0.2.2", "mcp<2")
 VENV = CACHE / "peer-venv"

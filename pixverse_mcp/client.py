@@ -22,7 +22,6 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 import httpx2
-import stamina
 
 from pixverse_mcp import __version__
 from pixverse_mcp.config import Settings
@@ -55,7 +54,8 @@ ProgressCallback = Callable[[int, int], Awaitable[None]]
 CallKind = Literal["read", "generate", "upload"]
 _T = TypeVar("_T")
 
-CHUNK_BYTES = 256 * 1024
+# Big enough that the thread hop per chunk costs little, small enough to keep memory flat.
+CHUNK_BYTES = 1024 * 1024
 LIST_PAGE_SIZE = 20
 LIST_MAX_PAGES = 50
 RETRYABLE_API_CODES = frozenset({500069, 500100})
@@ -300,6 +300,8 @@ class PixVerseClient:
         Reads get a fresh trace id on every attempt; generate and upload keep theirs, so a retry
         is a replay that PixVerse answers without doing the work twice.
         """
+        import stamina  # here, not at the top: the stdio server starts faster without it
+
         key = self.require_key()
         policy = self._policies[kind]
         sticky = trace_id or (new_trace_id() if kind != "read" else None)

@@ -1,0 +1,142 @@
+"""Benchmarks of pixverse-restyle-mcp: what a user feels, side by side with the floors and the peer.
+
+    .venv/bin/python bench/run.py            # the full run, under five minutes on 2 cores
+    .venv/bin/python bench/run.py --quick    # fewer rounds, shorter jobs: about a minute and a half
+
+Prints the table (goals beside the figures) and writes it to bench/results.md. Every comparison
+is measured in the same run, the two sides alternating, over several rounds. Progress goes to
+stderr; the servers' own logs go to bench/.cache/logs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+try:
+    import anyio
+except ImportError:  # pragma: no cover - run with the wrong interpreter
+    sys.exit("Run the benchmarks with the project's venv: .venv/bin/python bench/run.py")
+
+import cold_start
+import completion
+import overhead
+import peer
+import throughput
+import upload
+from _common import BENCH, SandboxProcess, Section, machine_line, say
+
+RESULTS = BENCH / "results.md"
+
+
+def _table(sections: list[Section]) -> str:
+    lines = ["| measurement | figure | goal | met |", "| --- | --- | --- | --- |"]
+    for section in sections:
+        lines.append(f"| **{section.title}** ({section.seconds:.0f} s) | | | |")
+        for row in section.rows:
+            figure = row.figure.replace("|", "/")
+            lines.append(f"| {row.what} | {figure} | {row.goal} | {row.verdict} |")
+    return "\n".join(lines)
+
+
+def _report(sections: list[Section], machine: str, peer_note: str, started: float, quick: bool) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    missed = [
+        f"{row.section}: {row.what} ({row.figure}; goal {row.goal})"
+        for s in sections
+        for row in s.rows
+        if row.met is False
+    ]
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Made by `python bench/run.py{' --quick' if quick else ''}` on {when}, in "
+        f"{time.monotonic() - started:.0f} s.",
+        "",
+        f"**Machine:** {machine}",
+        "",
+        f"**Peer:** {peer_note}",
+        "",
+        "Figures are medians with (min-max); ratios pair the two sides of each round. Goals come from "
+        "the benchmark issue; a missed goal is marked **MISSED**.",
+        "",
+        _table(sections),
+        "",
+        "## Goals missed" if missed else "## Every goal met",
+        "",
+        *(f"- {line}" for line in missed),
+        "",
+        "## How each figure was measured",
+        "",
+    ]
+    for section in sections:
+        parts += [f"**{section.title}.** " + " ".join(section.notes), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+async def _main(quick: bool, skip_peer: bool) -> int:
+    started = time.monotonic()
+    machine = machine_line()
+    say(f"Machine: {machine}")
+    found: peer.Peer | None = None
+    if skip_peer:
+        peer_note = "skipped (--no-peer)."
+    else:
+        say("Peer: looking for the official pixverse-mcp (first run installs it under bench/.cache)...")
+        found, why = peer.find_peer()
+        peer_note = f"{found.version}, in its own venv." if found else f"not measured: {why}."
+        say(f"Peer: {peer_note}")
+    sections: list[Section] = []
+
+    async def measure(title: str, step: Callable[[], Awaitable[Section]]) -> None:
+        say(f"\n{title}")
+        began = time.monotonic()
+        try:
+            section = await step()
+        except Exception as exc:  # one broken measurement must not hide the others
+            section = Section(title)
+            section.row("could not be measured", f"{type(exc).__name__}: {exc}"[:300])
+        section.seconds = time.monotonic() - began
+        sections.append(section)
+
+    with tempfile.TemporaryDirectory(prefix="pixverse-bench-") as tmp, SandboxProcess() as sandbox:
+        work = Path(tmp)
+        await measure("1. Cold start", lambda: cold_start.run(sandbox, work, 4 if quick else 12, found))
+        await measure(
+            "2. Tool-call overhead",
+            lambda: overhead.run(sandbox, work, 100 if quick else 300, found, 4 if quick else 10),
+        )
+        await measure("3. Upload", lambda: upload.run(sandbox, work, 3 if quick else 8))
+        await measure(
+            "4. Completion latency and polling",
+            lambda: completion.run(work, (5.0, 20.0) if quick else (5.0, 20.0, 60.0)),
+        )
+        await measure(
+            "5. HTTP throughput",
+            lambda: throughput.run(sandbox, work, (1, 8, 32), 1.5 if quick else 3.0),
+        )
+
+    report = _report(sections, machine, peer_note, started, quick)
+    RESULTS.write_text(report, encoding="utf-8")
+    print(report)
+    say(f"Written to {RESULTS} in {time.monotonic() - started:.0f} s.")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter jobs")
+    parser.add_argument("--no-peer", action="store_true", help="leave out the official pixverse-mcp")
+    args = parser.parse_args()
+    return anyio.run(_main, args.quick, args.no_peer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
