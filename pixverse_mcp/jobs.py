@@ -125,7 +125,7 @@ async def wait_for_job(
         if result.status in TERMINAL_CODES or anyio.current_time() >= deadline:
             return result, elapsed
         if on_progress is not None:
-            await on_progress(elapsed, wait_seconds, f"{status_name(result.status)}, {elapsed:.0f} s elapsed")
+            await on_progress(elapsed, wait_seconds, f"{status_name(result.status)}, {elapsed:.1f} s elapsed")
         await anyio.sleep(max(0.0, min(interval, deadline - anyio.current_time())))
         interval = min(interval * POLL_GROWTH, max_interval)
 

@@ -52,6 +52,13 @@ ROOTS_TIMEOUT_SECONDS = 3.0
 MAX_URL_CHARS = media.MAX_URL_LENGTH
 
 IdArg = Annotated[int | str, Field(description="A PixVerse id: an integer or a string of its digits.")]
+WaitArg = Annotated[
+    float | None,
+    Field(description="Seconds to wait for the job to finish (default about 40; 0 answers at once)."),
+]
+DownloadArg = Annotated[
+    bool | None, Field(description="Save the finished video to the server's output folder.")
+]
 
 
 def create_server(
@@ -183,13 +190,8 @@ def create_server(
         seed: Annotated[
             int | None, Field(description="Optional seed, 0 to 2147483647, to repeat a result.")
         ] = None,
-        wait_seconds: Annotated[
-            float | None,
-            Field(description="Seconds to wait for the result (default about 40; 0 answers at once)."),
-        ] = None,
-        download: Annotated[
-            bool | None, Field(description="Save the finished video to the server's output folder.")
-        ] = None,
+        wait_seconds: WaitArg = None,
+        download: DownloadArg = None,
         trace_id: Annotated[
             str | None,
             Field(
@@ -259,13 +261,8 @@ def create_server(
     async def get_status(
         ctx: Context,
         video_id: IdArg,
-        wait_seconds: Annotated[
-            float | None,
-            Field(description="Seconds to wait for the job to finish (default about 40; 0 answers at once)."),
-        ] = None,
-        download: Annotated[
-            bool | None, Field(description="Save the finished video to the server's output folder.")
-        ] = None,
+        wait_seconds: WaitArg = None,
+        download: DownloadArg = None,
     ) -> Annotated[CallToolResult, VideoStatus]:
         """Check a restyle job, waiting up to wait_seconds for it to finish. Free.
 

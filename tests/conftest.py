@@ -114,3 +114,15 @@ async def call_error(client: Client, tool: str, args: dict[str, Any] | None = No
     assert SECRET_KEY not in text
     assert "Error executing tool" not in text or ":" in text.removeprefix("Error executing tool")
     return text
+
+
+class ProgressLog:
+    """A progress callback for `call_tool` that keeps every message it was given."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.values: list[tuple[float, float | None]] = []
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        self.messages.append(message or "")
+        self.values.append((progress, total))

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import FAST_POLICIES, call_error, call_ok
+from conftest import FAST_POLICIES, ProgressLog, call_error, call_ok
 from mcp import Client
 from pydantic import SecretStr
 
@@ -135,10 +135,8 @@ async def test_concurrency_limit_waits_then_reports(
     await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
     )
-    messages: list[str] = []
-
-    async def progress(done: float, total: float | None, message: str | None) -> None:
-        messages.append(message or "")
+    progress = ProgressLog()
+    messages = progress.messages
 
     result = await client.call_tool(
         "restyle_video",
@@ -163,10 +161,8 @@ async def test_client_side_job_limit_queues_instead_of_500044(
 ) -> None:
     sandbox.state.config = sandbox.state.config.model_copy(update={"job_seconds": 1.0})
     server = create_server(settings.with_changes(max_concurrent_jobs=1), policies=FAST_POLICIES)
-    messages: list[str] = []
-
-    async def progress(progress: float, total: float | None, message: str | None) -> None:
-        messages.append(message or "")
+    progress = ProgressLog()
+    messages = progress.messages
 
     async with Client(server) as client:
         media_id = await _uploaded(client, clip)

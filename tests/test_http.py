@@ -24,7 +24,7 @@ from typing import Any
 import httpx2
 import pytest
 import uvicorn
-from conftest import FAST_POLICIES, SECRET_KEY, call_error, call_ok
+from conftest import FAST_POLICIES, SECRET_KEY, ProgressLog, call_error, call_ok
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -160,10 +160,8 @@ async def test_restyle_flow_over_streamable_http_with_progress(
     http_root: str, clip: Path, sandbox: SandboxServer, mode: str
 ) -> None:
     _slow_jobs(sandbox, 1.0)  # long enough that the wait reports "generating" at least once
-    messages: list[str] = []
-
-    async def progress(done: float, total: float | None, message: str | None) -> None:
-        messages.append(message or "")
+    progress = ProgressLog()
+    messages = progress.messages
 
     async with mcp_client(f"{http_root}/mcp", mode=mode) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}

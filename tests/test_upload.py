@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FAST_POLICIES, call_error, call_ok
+from conftest import FAST_POLICIES, ProgressLog, call_error, call_ok
 from mcp import Client
 from mcp.types import ListRootsResult, Root
 from pydantic import FileUrl
@@ -71,10 +71,8 @@ async def test_missing_file_suggests_a_near_name(client: Client, clip: Path) -> 
 
 
 async def test_relative_path_and_upload_progress(client: Client, clip: Path, sandbox: SandboxServer) -> None:
-    seen: list[tuple[float, float | None]] = []
-
-    async def progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total))
+    progress = ProgressLog()
+    seen = progress.values
 
     result = await client.call_tool("upload_video", {"path": clip.name}, progress_callback=progress)
     assert not result.is_error

@@ -11,7 +11,7 @@ import anyio
 import av
 import httpx2
 import pytest
-from conftest import FAST_POLICIES, call_ok
+from conftest import FAST_POLICIES, ProgressLog, call_ok
 from mcp import Client
 from mcp.types import ImageContent, ResourceLink, TextResourceContents
 
@@ -75,10 +75,8 @@ async def test_progress_arrives_while_waiting_and_not_after(
 ) -> None:
     _slow_jobs(sandbox, 2.0)
     media_id = await _media(client, clip)
-    messages: list[str] = []
-
-    async def progress(progress: float, total: float | None, message: str | None) -> None:
-        messages.append(message or "")
+    progress = ProgressLog()
+    messages = progress.messages
 
     result = await client.call_tool(
         "restyle_video",
@@ -229,3 +227,23 @@ async def test_resources_prompt_and_completion(client: Client, clip: Path) -> No
         PromptReference(type="ref/prompt", name="restyle"), {"name": "style", "value": "n"}
     )
     assert completed.completion.values and all("n" in v.lower() for v in completed.completion.values)
+
+
+async def test_downloads_stay_in_the_output_folder_whatever_the_style_says(
+    settings: Settings, sandbox: SandboxServer, clip: Path, tmp_path: Path
+) -> None:
+    from pixverse_mcp.client import PixVerseClient
+    from pixverse_mcp.jobs import save_video
+    from pixverse_mcp.wire import VideoResult
+
+    server = create_server(settings, policies=FAST_POLICIES)
+    async with Client(server) as client:
+        media_id = await _media(client, clip)
+        done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
+    out = tmp_path / "out"
+    async with PixVerseClient(settings) as pixverse:
+        for style in ("../../escaped", "/etc/passwd", "..", "a/../../b", "C:\\x\\..\\y", "\x00\n"):
+            hostile = VideoResult.model_validate({"id": done["video_id"], "url": done["url"], "style": style})
+            saved = await save_video(pixverse, hostile, out)
+            assert saved.parent == out.resolve() and saved.is_file()
+    assert not (tmp_path / "escaped").exists()
