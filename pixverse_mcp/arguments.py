@@ -65,12 +65,7 @@ def seed_argument(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
-        else:
-            raise InputError(
-                f"seed must be a whole number from 0 to {MAX_SEED}, got {value!r}.", argument="seed"
-            )
+        raise InputError(f"seed must be a whole number from 0 to {MAX_SEED}, got {value!r}.", argument="seed")
     if not 0 <= value <= MAX_SEED:
         raise InputError(f"seed must be from 0 to {MAX_SEED}, got {value}.", argument="seed")
     return value

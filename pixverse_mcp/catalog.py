@@ -27,9 +27,6 @@ class CatalogCache:
             assert self._styles is not None
             return self._styles
 
-    async def find(self, restyle_id: int) -> Restyle | None:
-        return next((s for s in await self.styles() if s.restyle_id == restyle_id), None)
-
 
 def matches(style: Restyle, query: str) -> bool:
     """Case-insensitive match of every word of `query` against name, description and prompt."""

@@ -18,20 +18,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
 import httpx2
+from pydantic import BaseModel, ValidationError
 
 from pixverse_mcp import __version__
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import (
     ApiError,
+    BadResponseError,
     ConfigError,
     ConnectError,
     PixVerseError,
     TimeoutError_,
     TransportError,
+    UncertainOutcomeError,
 )
 from pixverse_mcp.wire import (
     Balance,
@@ -52,7 +55,7 @@ ProgressCallback = Callable[[int, int], Awaitable[None]]
 """Called with (bytes done, bytes in all) while a file moves."""
 
 CallKind = Literal["read", "generate", "upload"]
-_T = TypeVar("_T")
+_M = TypeVar("_M", bound=BaseModel)
 
 # Big enough that the thread hop per chunk costs little, small enough to keep memory flat.
 CHUNK_BYTES = 1024 * 1024
@@ -78,6 +81,18 @@ DEFAULT_POLICIES: dict[CallKind, RetryPolicy] = {
     "generate": RetryPolicy(attempts=3, timeout=45.0),
     "upload": RetryPolicy(attempts=3, timeout=20.0),
 }
+
+
+def _read_as(model: type[_M], resp: Any, trace_id: str) -> _M:
+    """Validate `Resp` as a wire model; a reply without the fields it must have is a bad response."""
+    try:
+        return model.model_validate(resp)
+    except ValidationError:
+        raise BadResponseError(
+            "PixVerse answered without the fields its reply must have (for example an id). "
+            "This is usually temporary: try again in a minute.",
+            trace_id=trace_id,
+        ) from None
 
 
 def new_trace_id() -> str:
@@ -167,6 +182,7 @@ class PixVerseClient:
                 "read",
                 "GET",
                 "video/restyle/list",
+                model=None,
                 params={"page_num": page_num, "page_size": LIST_PAGE_SIZE},
             )
             page, total = parse_restyle_page(resp)
@@ -182,13 +198,11 @@ class PixVerseClient:
 
     async def video_result(self, video_id: int) -> VideoResult:
         """The state of one job."""
-        resp = await self._call("read", "GET", f"video/result/{video_id}")
-        return VideoResult.model_validate(resp)
+        return await self._call("read", "GET", f"video/result/{video_id}", model=VideoResult)
 
     async def balance(self) -> Balance:
         """The account's credits."""
-        resp = await self._call("read", "GET", "account/balance")
-        return Balance.model_validate(resp or {})
+        return await self._call("read", "GET", "account/balance", model=Balance)
 
     async def restyle(self, body: dict[str, Any], *, trace_id: str | None = None) -> tuple[StartedJob, str]:
         """Start a restyle job; returns the job and the trace id it was started with.
@@ -199,8 +213,10 @@ class PixVerseClient:
         """
         trace = trace_id or new_trace_id()
         clean = {k: v for k, v in body.items() if v is not None}
-        resp = await self._call("generate", "POST", "video/restyle/generate", json=clean, trace_id=trace)
-        return StartedJob.model_validate(resp), trace
+        job = await self._call(
+            "generate", "POST", "video/restyle/generate", model=StartedJob, json=clean, trace_id=trace
+        )
+        return job, trace
 
     async def upload_file(self, path: Path, *, on_progress: ProgressCallback | None = None) -> UploadedMedia:
         """Upload a local video as multipart `file`, streamed from disk in small chunks."""
@@ -228,10 +244,11 @@ class PixVerseClient:
                     yield chunk
             yield tail
 
-        resp = await self._call(
+        return await self._call(
             "upload",
             "POST",
             "media/upload",
+            model=UploadedMedia,
             content_factory=body,
             headers={
                 "Content-Type": f"multipart/form-data; boundary={boundary}",
@@ -239,12 +256,18 @@ class PixVerseClient:
             },
             timeout=self._slow_upload,
         )
-        return UploadedMedia.model_validate(resp)
 
     async def upload_url(self, url: str) -> UploadedMedia:
         """Have PixVerse fetch a video from a URL (multipart field `file_url`)."""
-        resp = await self._call("upload", "POST", "media/upload", files={"file_url": (None, url)})
-        return UploadedMedia.model_validate(resp)
+        # PixVerse fetches the whole file before it answers: give it the upload timeout.
+        return await self._call(
+            "upload",
+            "POST",
+            "media/upload",
+            model=UploadedMedia,
+            files={"file_url": (None, url)},
+            timeout=self._slow_upload,
+        )
 
     async def download(self, url: str, dest: Path, *, on_progress: ProgressCallback | None = None) -> int:
         """Stream a finished video to `dest` (the caller picks a temporary name); returns the byte count.
@@ -253,7 +276,10 @@ class PixVerseClient:
         """
         written = 0
         try:
-            async with self._http.stream("GET", url, timeout=self._slow_download) as response:
+            # Video links may redirect to a CDN; the API key is never on this request, so following is safe.
+            async with self._http.stream(
+                "GET", url, timeout=self._slow_download, follow_redirects=True
+            ) as response:
                 if response.status_code != 200:
                     raise TransportError(
                         f"Downloading the video failed with HTTP {response.status_code}. "
@@ -286,16 +312,41 @@ class PixVerseClient:
             )
         return self._settings.api_key.get_secret_value()
 
+    @overload
     async def _call(
         self,
         kind: CallKind,
         method: str,
         path: str,
         *,
+        model: type[_M],
+        trace_id: str | None = None,
+        **request: Any,
+    ) -> _M: ...
+
+    @overload
+    async def _call(
+        self,
+        kind: CallKind,
+        method: str,
+        path: str,
+        *,
+        model: None,
+        trace_id: str | None = None,
+        **request: Any,
+    ) -> Any: ...
+
+    async def _call(
+        self,
+        kind: CallKind,
+        method: str,
+        path: str,
+        *,
+        model: type[_M] | None,
         trace_id: str | None = None,
         **request: Any,
     ) -> Any:
-        """Send one API request under the retry policy of its kind and return `Resp`.
+        """Send one API request under the retry policy of its kind; return `Resp`, read as `model`.
 
         Reads get a fresh trace id on every attempt; generate and upload keep theirs, so a retry
         is a replay that PixVerse answers without doing the work twice.
@@ -305,34 +356,44 @@ class PixVerseClient:
         key = self.require_key()
         policy = self._policies[kind]
         sticky = trace_id or (new_trace_id() if kind != "read" else None)
-        last: PixVerseError | None = None
+        lost_in_transit = False
         started = time.monotonic()
-        async for attempt in stamina.retry_context(
-            on=_should_retry(kind),
-            attempts=policy.attempts,
-            timeout=policy.timeout,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=policy.wait_jitter,
-        ):
-            with attempt:
-                trace = sticky or new_trace_id()
-                try:
-                    return await self._send_once(key, method, path, trace, **request)
-                except PixVerseError as exc:
-                    last = exc
-                    log.info(
-                        "PixVerse %s %s attempt %d failed after %.1fs: %s",
-                        method,
-                        path,
-                        attempt.num,
-                        time.monotonic() - started,
-                        type(exc).__name__,
-                    )
-                    raise
-        raise last or TransportError(
-            "PixVerse could not be reached."
-        )  # pragma: no cover - loop returns or raises
+        try:
+            async for attempt in stamina.retry_context(
+                on=_should_retry(kind),
+                attempts=policy.attempts,
+                timeout=policy.timeout,
+                wait_initial=policy.wait_initial,
+                wait_max=policy.wait_max,
+                wait_jitter=policy.wait_jitter,
+            ):
+                with attempt:
+                    trace = sticky or new_trace_id()
+                    try:
+                        resp = await self._send_once(key, method, path, trace, **request)
+                        return resp if model is None else _read_as(model, resp, trace)
+                    except PixVerseError as exc:
+                        lost_in_transit = lost_in_transit or isinstance(exc, TransportError)
+                        log.info(
+                            "PixVerse %s %s attempt %d failed after %.1fs: %s",
+                            method,
+                            path,
+                            attempt.num,
+                            time.monotonic() - started,
+                            type(exc).__name__,
+                        )
+                        raise
+        except ApiError as exc:
+            if kind == "generate" and lost_in_transit:
+                # An earlier attempt may have made the job before its reply was lost; this answer
+                # does not say it did not, so the caller must not start another under a new trace id.
+                raise UncertainOutcomeError(
+                    f"{exc.message} An earlier attempt of this request failed in transit, so PixVerse "
+                    "may have started the job anyway.",
+                    trace_id=exc.trace_id,
+                ) from None
+            raise
+        raise AssertionError("unreachable: the retry loop returns or raises")  # pragma: no cover
 
     async def _send_once(
         self,

@@ -8,7 +8,8 @@ Every error text is written for the model reading it: what happened, then what t
     ├── TransportError         PixVerse could not be reached or answered with something unreadable
     │   ├── ConnectError       no connection could be made
     │   ├── TimeoutError_      no answer in time
-    │   └── BadResponseError   a reply that is not the JSON envelope (gateway HTML, 5xx, broken JSON)
+    │   ├── BadResponseError   a reply that is not the JSON envelope (gateway HTML, 5xx, broken JSON)
+    │   └── UncertainOutcomeError  a generate whose job may or may not exist after failures in transit
     └── ApiError               PixVerse answered with a non-zero ErrCode
         ├── AuthError          400012: the API key is wrong or revoked
         ├── InvalidRequestError  parameters PixVerse refused (400011, 400013, 400017, 400018, ...)
@@ -76,6 +77,10 @@ class TimeoutError_(TransportError):
 
 class BadResponseError(TransportError):
     """PixVerse (or a gateway before it) answered with something that is not the JSON envelope."""
+
+
+class UncertainOutcomeError(TransportError):
+    """A generate failed after an earlier attempt was lost in transit: the job may exist."""
 
 
 @dataclass(frozen=True)

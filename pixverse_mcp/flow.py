@@ -27,13 +27,16 @@ from pixverse_mcp.catalog import CatalogCache
 from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy, last_trace_id, new_trace_id
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import BusyError, PixVerseError, TransportError
-from pixverse_mcp.jobs import VideoStatus
+from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.wire import StartedJob, VideoResult
 
 log = logging.getLogger("pixverse_mcp.tools")
 
 SLOT_WAIT_FIRST = 2.0
+SLOT_WAIT_MIN = 1.0
 SLOT_WAIT_MAX = 8.0
+SUBMIT_SECONDS_MIN = 25.0
+PREVIEW_SECONDS = 10.0
 
 
 @dataclass
@@ -42,11 +45,13 @@ class Runtime:
 
     settings: Settings
     policies: dict[CallKind, RetryPolicy] | None = None
+    client_roots: bool = True
     client: PixVerseClient | None = None
     catalog: CatalogCache | None = None
     slots: JobSlots | None = None
     active: int = 0
     stack: AsyncExitStack | None = field(default=None, repr=False)
+    lock: anyio.Lock = field(default_factory=anyio.Lock, repr=False)
 
     def ready(self) -> tuple[PixVerseClient, CatalogCache]:
         if self.client is None or self.catalog is None:
@@ -55,45 +60,61 @@ class Runtime:
 
     async def open(self) -> None:
         """Open the client (and the embedded sandbox in sandbox mode), once for all sessions."""
-        self.active += 1
-        if self.active > 1:
-            return
-        stack = AsyncExitStack()
-        settings = self.settings
-        if settings.sandbox:
-            # Imported here: a normal start should not pay for the sandbox's imports.
-            from pixverse_mcp.sandbox import SandboxConfig, SandboxServer
+        async with self.lock:
+            if self.active == 0:
+                self.stack = await self._open()
+            self.active += 1
 
-            config = SandboxConfig()
-            sandbox = SandboxServer(config)
-            await anyio.to_thread.run_sync(sandbox.start)
-            stack.callback(sandbox.stop)
-            settings = settings.with_changes(base_url=sandbox.base_url, api_key=SecretStr(config.api_key))
-            log.info("sandbox mode: the PixVerse sandbox is serving at %s", sandbox.base_url)
-        client = PixVerseClient(settings, policies=self.policies)
-        stack.push_async_callback(client.aclose)
-        self.client = client
-        self.catalog = CatalogCache(client, settings.catalog_ttl_seconds)
-        self.slots = JobSlots(settings.max_concurrent_jobs)
-        self.stack = stack
-        log.info("ready: PixVerse API at %s", settings.base_url)
+    async def _open(self) -> AsyncExitStack:
+        async with AsyncExitStack() as stack:
+            settings = self.settings
+            if settings.sandbox:
+                # Imported here: a normal start should not pay for the sandbox's imports.
+                from pixverse_mcp.sandbox import SandboxConfig, SandboxServer
+
+                config = SandboxConfig()
+                sandbox = SandboxServer(config)
+                stack.push_async_callback(anyio.to_thread.run_sync, sandbox.stop)
+                await anyio.to_thread.run_sync(sandbox.start)
+                settings = settings.with_changes(base_url=sandbox.base_url, api_key=SecretStr(config.api_key))
+                log.info("sandbox mode: the PixVerse sandbox is serving at %s", sandbox.base_url)
+            client = PixVerseClient(settings, policies=self.policies)
+            stack.push_async_callback(client.aclose)
+            self.client = client
+            self.catalog = CatalogCache(client, settings.catalog_ttl_seconds)
+            self.slots = JobSlots(settings.max_concurrent_jobs)
+            log.info("ready: PixVerse API at %s", settings.base_url)
+            # Everything opened: keep it open past this block, for close().
+            return stack.pop_all()
 
     async def close(self) -> None:
-        self.active -= 1
-        if self.active == 0 and self.stack is not None:
-            stack, self.stack = self.stack, None
-            self.client = self.catalog = self.slots = None
-            await stack.aclose()
-            log.info("stopped: PixVerse client closed")
+        # Shielded: closing runs while the server is being cancelled (SIGTERM), and must finish.
+        with anyio.CancelScope(shield=True):
+            async with self.lock:
+                self.active -= 1
+                if self.active > 0 or self.stack is None:
+                    return
+                stack, self.stack = self.stack, None
+                self.client = self.catalog = self.slots = None
+                await stack.aclose()
+                log.info("stopped: PixVerse client closed")
+
+
+@dataclass
+class CallRecord:
+    """What one tool call wants in its log line beyond the defaults."""
+
+    trace_id: str | None = None
 
 
 @contextmanager
-def tool_call(tool: str) -> Iterator[None]:
+def tool_call(tool: str) -> Iterator[CallRecord]:
     """Run one tool: log its outcome in one line, and turn every failure into a ToolError for the model."""
     started = time.monotonic()
+    record = CallRecord()
     outcome = "ok"
     try:
-        yield
+        yield record
     except ToolError as exc:
         outcome = f"error: {exc}"
         raise
@@ -116,32 +137,62 @@ def tool_call(tool: str) -> Iterator[None]:
             tool,
             outcome[:200],
             time.monotonic() - started,
-            last_trace_id.get(),
+            record.trace_id or last_trace_id.get(),
         )
 
 
 class JobSlots:
     """An optional cap on this server's own jobs generating at once (PIXVERSE_MAX_CONCURRENT_JOBS).
 
-    It queues restyles on this side before PixVerse has to refuse them with 500044.
+    It queues restyles on this side before PixVerse has to refuse them with 500044. Without a
+    limit it tracks nothing and never makes one restyle wait for another.
     """
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.running: set[int] = set()
+        self.reserved = 0
         self.lock = anyio.Lock()
 
-    async def refresh(self, client: PixVerseClient) -> None:
-        for video_id in list(self.running):
-            try:
-                status = (await client.video_result(video_id)).status
-            except PixVerseError:
-                continue
-            if status in jobs.TERMINAL_CODES:
-                self.running.discard(video_id)
+    async def reserve(self, client: PixVerseClient) -> bool:
+        """Take a slot if one is free (checking on the jobs that hold them first)."""
+        if self.limit is None:
+            return True
+        async with self.lock:
+            if self._taken() >= self.limit:
+                for video_id in list(self.running):
+                    try:
+                        status = (await client.video_result(video_id)).status
+                    except PixVerseError:
+                        continue
+                    if status in jobs.TERMINAL_CODES:
+                        self.running.discard(video_id)
+            if self._taken() >= self.limit:
+                return False
+            self.reserved += 1
+            return True
 
-    def full(self) -> bool:
-        return self.limit is not None and len(self.running) >= self.limit
+    def settle(self, video_id: int | None) -> None:
+        """Turn a reservation into the job that holds it, or give it back (None)."""
+        if self.limit is None:
+            return
+        self.reserved -= 1
+        if video_id is not None:
+            self.running.add(video_id)
+
+    def finished(self, video_id: int) -> None:
+        self.running.discard(video_id)
+
+    def _taken(self) -> int:
+        return len(self.running) + self.reserved
+
+
+def _recovery(reason: str, trace_id: str) -> ToolError:
+    return ToolError(
+        f"{reason} PixVerse may have started the job anyway. Do not start a new one: call restyle_video "
+        f"again with the same arguments and trace_id {trace_id!r}; PixVerse then answers with the job it "
+        "made for that trace id (or makes it once), so nothing is paid twice."
+    )
 
 
 async def start_restyle(
@@ -152,20 +203,47 @@ async def start_restyle(
     deadline: float,
     trace_id: str | None = None,
 ) -> tuple[StartedJob, str]:
-    """Start the job, waiting until `deadline` for a free slot on this side and at PixVerse (500044)."""
+    """Start the job, waiting until `deadline` for a free slot on this side and at PixVerse (500044).
+
+    One trace id serves every attempt unless PixVerse refused cleanly (500044): then no job exists
+    and the next attempt needs a fresh trace id, or PixVerse would replay the refusal.
+    """
     client, _ = runtime.ready()
     slots = runtime.slots
     assert slots is not None
     pause = SLOT_WAIT_FIRST
     began = anyio.current_time()
-
-    async def wait_or_give_up(reason: str, retry_after: float | None = None) -> None:
-        nonlocal pause
+    trace = trace_id or new_trace_id()
+    while True:
+        refusal: str | None = None
+        retry_after: float | None = None
+        if await slots.reserve(client):
+            job: StartedJob | None = None
+            try:
+                with anyio.move_on_after(max(0.0, deadline - anyio.current_time())) as scope:
+                    job, _ = await client.restyle(body, trace_id=trace)
+                if scope.cancelled_caught:
+                    raise _recovery("PixVerse did not confirm the job in time.", trace)
+                assert job is not None
+                return job, trace
+            except TransportError as exc:
+                raise _recovery(str(exc), trace) from None
+            except BusyError as exc:
+                if exc.code != 500044:
+                    raise
+                refusal, retry_after = str(exc), exc.retry_after
+                trace = new_trace_id()
+            finally:
+                slots.settle(job.video_id if job is not None else None)
+        else:
+            refusal = f"This server already runs {slots.limit} jobs, its PIXVERSE_MAX_CONCURRENT_JOBS."
         now = anyio.current_time()
-        pause = retry_after if retry_after is not None else pause
+        if retry_after is not None:
+            pause = retry_after
+        pause = min(max(pause, SLOT_WAIT_MIN), SLOT_WAIT_MAX)
         if now + pause > deadline:
             raise ToolError(
-                f"{reason} Waited {now - began:.0f} s for a free generation slot; none came free. "
+                f"{refusal} Waited {now - began:.0f} s for a free generation slot; none came free. "
                 "No job was started and no credits were spent. Try again later, or check running jobs "
                 "with get_status."
             )
@@ -173,41 +251,12 @@ async def start_restyle(
             now - began, None, f"waiting for a free generation slot ({now - began:.0f} s)"
         )
         await anyio.sleep(pause)
-        pause = min(pause * 1.5, SLOT_WAIT_MAX)
+        pause *= 1.5
 
-    while True:
-        async with slots.lock:
-            if slots.full():
-                await slots.refresh(client)
-            if not slots.full():
-                sent_trace = trace_id or new_trace_id()
-                try:
-                    job, trace = await client.restyle(body, trace_id=sent_trace)
-                except TransportError as exc:
-                    # The request may have reached PixVerse and started a job whose reply was lost.
-                    raise ToolError(
-                        f"{exc} PixVerse may have started the job anyway. Do not start a new one: call "
-                        f"restyle_video again with the same arguments and trace_id {sent_trace!r}; PixVerse "
-                        "then answers with the job it made for that trace id (or makes it once), so nothing "
-                        "is paid twice."
-                    ) from None
-                except BusyError as exc:
-                    if exc.code != 500044:
-                        raise
-                    busy: BusyError | None = exc
-                    # A refusal is not a job: the next try must not replay it under the same trace id.
-                    trace_id = None
-                else:
-                    slots.running.add(job.video_id)
-                    return job, trace
-            else:
-                busy = None
-        if busy is not None:
-            await wait_or_give_up(str(busy), busy.retry_after)
-        else:
-            await wait_or_give_up(
-                f"This server already runs {len(slots.running)} jobs, its PIXVERSE_MAX_CONCURRENT_JOBS."
-            )
+
+def submit_deadline(started: float, budget: float) -> float:
+    """When starting a job must be given up: the wait budget, but never less than a short minimum."""
+    return started + max(budget, SUBMIT_SECONDS_MIN)
 
 
 async def follow(
@@ -257,7 +306,7 @@ async def follow(
             )
         )
     if runtime.slots is not None and result.status in jobs.TERMINAL_CODES:
-        runtime.slots.running.discard(video_id)
+        runtime.slots.finished(video_id)
     status = result_type.model_validate({**jobs.to_status(result, waited=waited).model_dump(), **extra})
     if result.status != 1:
         return answer(status)
@@ -270,6 +319,11 @@ async def finish(
 ) -> CallToolResult:
     """A succeeded job: save it when asked, and add the preview picture."""
     client, _ = runtime.ready()
+    if not result.url:
+        status.message = (
+            "PixVerse reports the video as done but gave no URL yet. Call get_status again in a moment."
+        )
+        return answer(status)
     local: Path | None = None
     if want_download:
 
@@ -282,14 +336,17 @@ async def finish(
         except (PixVerseError, OSError) as exc:
             status.message += f" Saving a local copy failed ({exc}); the url still works."
     preview: bytes | None = None
-    try:
-        preview = await jobs.make_preview(local if local is not None else (result.url or ""))
-        if local is not None:
-            preview_path = local.with_name(local.stem + ".preview.jpg")
-            await anyio.Path(preview_path).write_bytes(preview)
-            status.preview_path = str(preview_path)
-    except Exception as exc:  # a preview is a nicety; the video is the answer
-        status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
+    # A preview is a nicety; the video is the answer, so it gets a few seconds at most.
+    with anyio.move_on_after(PREVIEW_SECONDS) as scope:
+        try:
+            preview = await jobs.make_preview(local if local is not None else result.url)
+            if local is not None:
+                saved = await jobs.save_beside(local, ".preview.jpg", preview)
+                status.preview_path = str(saved)
+        except Exception as exc:
+            status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
+    if scope.cancelled_caught:
+        status.preview_note = f"no preview picture: reading the video took over {PREVIEW_SECONDS:g} s"
     return answer(status, preview, local)
 
 

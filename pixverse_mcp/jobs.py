@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
-from pydantic import BaseModel, Field
 
 from pixverse_mcp.client import PixVerseClient
+from pixverse_mcp.errors import BadResponseError
 from pixverse_mcp.media import ensure_inside, safe_filename
+from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.wire import VideoResult
 
 log = logging.getLogger(__name__)
@@ -60,30 +61,6 @@ def status_message(code: int | None, video_id: int) -> str:
             )
 
 
-class VideoStatus(BaseModel):
-    """The state of a restyle job, as the tools answer it."""
-
-    video_id: str = Field(description="The job's id, as a string of digits (exact beyond 2^53).")
-    status: str = Field(
-        description="succeeded, generating, deleted, moderation_failed, failed or unknown",
-    )
-    status_code: int | None = Field(description="PixVerse's raw status: 1, 5, 6, 7, 8 or another value")
-    message: str = Field(description="What the status means and what to do next.")
-    url: str | None = Field(None, description="The finished video (status succeeded).")
-    width: int | None = None
-    height: int | None = None
-    size_bytes: int | None = None
-    style: str | None = None
-    seed: int | None = None
-    waited_seconds: float = 0.0
-    check_again_in_seconds: int | None = Field(
-        None, description="While generating: when calling get_status again makes sense."
-    )
-    local_path: str | None = Field(None, description="Where the video was saved, when downloaded.")
-    preview_path: str | None = Field(None, description="The preview picture saved next to the video.")
-    preview_note: str | None = Field(None, description="Why no preview picture was made, if none was.")
-
-
 def to_status(result: VideoResult, *, waited: float = 0.0) -> VideoStatus:
     code = result.status
     done = code == 1
@@ -119,8 +96,8 @@ async def wait_for_job(
     started = anyio.current_time()
     deadline = started + wait_seconds
     interval = FIRST_POLL_SECONDS
+    result = await client.video_result(video_id)
     while True:
-        result = await client.video_result(video_id)
         elapsed = anyio.current_time() - started
         if result.status in TERMINAL_CODES or anyio.current_time() >= deadline:
             return result, elapsed
@@ -128,6 +105,10 @@ async def wait_for_job(
             await on_progress(elapsed, wait_seconds, f"{status_name(result.status)}, {elapsed:.1f} s elapsed")
         await anyio.sleep(max(0.0, min(interval, deadline - anyio.current_time())))
         interval = min(interval * POLL_GROWTH, max_interval)
+        # A poll that would run past the deadline (slow replies, retries) is dropped: the answer
+        # is then the last status seen, still "generating", and the job carries on.
+        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+            result = await client.video_result(video_id)
 
 
 def video_filename(video_id: int, style: str | None) -> str:
@@ -146,8 +127,10 @@ def _claim_name(tmp: Path, wanted: Path) -> Path:
         except FileExistsError:
             continue
         except OSError:
-            # File systems without hard links: fall back to an exclusive-create check.
-            if target.exists():
+            # No hard links here: reserve the name by creating it exclusively, then move onto it.
+            try:
+                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
                 continue
             os.replace(tmp, target)
             return target
@@ -165,7 +148,7 @@ async def save_video(
 ) -> Path:
     """Download a finished video under `output_dir`; written to a temporary name, then renamed."""
     if not result.url:
-        raise ValueError("the job has no video URL yet")
+        raise BadResponseError("PixVerse gave no URL for the finished video yet; call get_status again.")
     await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
     wanted = ensure_inside(output_dir / video_filename(result.id, result.style), output_dir)
     tmp = ensure_inside(output_dir / f".{wanted.name}.{uuid.uuid4().hex[:8]}.part", output_dir)
@@ -177,8 +160,22 @@ async def save_video(
             tmp.unlink()
 
 
+async def save_beside(video: Path, suffix: str, data: bytes) -> Path:
+    """Write `data` next to a saved video (e.g. its preview), through a temporary name, never overwriting."""
+    tmp = video.with_name(f".{video.stem}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        await anyio.Path(tmp).write_bytes(data)
+        return await anyio.to_thread.run_sync(_claim_name, tmp, video.with_name(video.stem + suffix))
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 async def make_preview(source: Path | str) -> bytes:
-    """The preview strip (JPEG) of a local file or a URL, made in a worker thread."""
+    """The preview strip (JPEG) of a local file or a URL, made in a worker thread.
+
+    A cancelled caller does not wait for the thread: it is left to finish on its own.
+    """
     from pixverse_mcp.preview import make_preview_strip
 
-    return await anyio.to_thread.run_sync(lambda: make_preview_strip(source))
+    return await anyio.to_thread.run_sync(make_preview_strip, source, abandon_on_cancel=True)

@@ -8,7 +8,29 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from pixverse_mcp.jobs import VideoStatus
+
+class VideoStatus(BaseModel):
+    """The state of a restyle job, as the tools answer it."""
+
+    video_id: str = Field(description="The job's id, as a string of digits (exact beyond 2^53).")
+    status: str = Field(
+        description="succeeded, generating, deleted, moderation_failed, failed or unknown",
+    )
+    status_code: int | None = Field(description="PixVerse's raw status: 1, 5, 6, 7, 8 or another value")
+    message: str = Field(description="What the status means and what to do next.")
+    url: str | None = Field(None, description="The finished video (status succeeded).")
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+    style: str | None = None
+    seed: int | None = None
+    waited_seconds: float = 0.0
+    check_again_in_seconds: int | None = Field(
+        None, description="While generating: when calling get_status again makes sense."
+    )
+    local_path: str | None = Field(None, description="Where the video was saved, when downloaded.")
+    preview_path: str | None = Field(None, description="The preview picture saved next to the video.")
+    preview_note: str | None = Field(None, description="Why no preview picture was made, if none was.")
 
 
 class Style(BaseModel):

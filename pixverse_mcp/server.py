@@ -30,13 +30,12 @@ from mcp.types import (
 from pydantic import Field
 
 from pixverse_mcp import __version__, arguments, flow, jobs, media
-from pixverse_mcp.catalog import matches
+from pixverse_mcp.catalog import CatalogCache, matches
 from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import InputError, PixVerseError
 from pixverse_mcp.flow import Runtime, tool_call
-from pixverse_mcp.jobs import VideoStatus
-from pixverse_mcp.results import BalanceResult, RestyleResult, Style, StyleCatalog, UploadResult
+from pixverse_mcp.results import BalanceResult, RestyleResult, Style, StyleCatalog, UploadResult, VideoStatus
 from pixverse_mcp.wire import Restyle
 
 log = logging.getLogger(__name__)
@@ -44,12 +43,12 @@ log = logging.getLogger(__name__)
 INSTRUCTIONS = """\
 Restyle videos with PixVerse. The usual flow: list_restyles to pick a style (or write a
 restyle_prompt), upload_video with a local path or a public URL, restyle_video with the media_id,
-then get_status until the job is done. Waiting calls return after at most about 40 s; if the job
-is still generating, call get_status again with the same video_id. restyle_video costs credits;
-every other tool is free. Ids are strings of digits; pass them back as they came."""
+then get_status until the job is done. Waiting calls return after wait_seconds at most (about
+40 s by default, capped by the server); if the job is still generating, call get_status again with
+the same video_id. restyle_video costs credits; every other tool is free. Ids are strings of
+digits; pass them back as they came."""
 
 ROOTS_TIMEOUT_SECONDS = 3.0
-MAX_URL_CHARS = media.MAX_URL_LENGTH
 
 IdArg = Annotated[int | str, Field(description="A PixVerse id: an integer or a string of its digits.")]
 WaitArg = Annotated[
@@ -65,9 +64,17 @@ def create_server(
     settings: Settings,
     *,
     policies: dict[CallKind, RetryPolicy] | None = None,
+    client_roots: bool = True,
 ) -> MCPServer[Runtime]:
-    """Build the MCP server for these settings."""
-    runtime = Runtime(settings=settings, policies=policies)
+    """Build the MCP server for these settings.
+
+    Args:
+        settings: the configuration.
+        policies: retry policies per kind of call, replacing the defaults (tests make them quick).
+        client_roots: honour the folders an MCP client offers as roots. Only for a client on the
+            same machine (stdio): over HTTP a client's roots would open the server's own disk.
+    """
+    runtime = Runtime(settings=settings, policies=policies, client_roots=client_roots)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
@@ -132,7 +139,7 @@ def create_server(
             client, _ = runtime.ready()
             if chosen == "url":
                 checked_url = media.validate_video_url(
-                    arguments.text_argument(url, "url", max_len=MAX_URL_CHARS)
+                    arguments.text_argument(url, "url", max_len=media.MAX_URL_LENGTH)
                 )
                 client.require_key()
                 uploaded = await client.upload_url(checked_url)
@@ -144,7 +151,8 @@ def create_server(
                     message=_upload_message(uploaded.media_type, uploaded.media_id),
                 )
             raw_path = arguments.text_argument(path, "path", max_len=4096)
-            roots = (*settings.allowed_dirs, *await _client_roots(ctx))
+            offered = await _client_roots(ctx) if runtime.client_roots else ()
+            roots = (*settings.allowed_dirs, *offered)
             probe = await anyio.to_thread.run_sync(media.check_local_video, raw_path, roots)
             client.require_key()
 
@@ -210,7 +218,7 @@ def create_server(
         the video_id and status; if it is still generating, call get_status with that video_id
         instead of calling restyle_video again (that would start and pay for a second job).
         """
-        with tool_call("restyle_video"):
+        with tool_call("restyle_video") as call:
             source_name = arguments.exactly_one(
                 video_media_id=video_media_id, source_video_id=source_video_id
             )
@@ -233,16 +241,13 @@ def create_server(
                 trace_id = arguments.trace_id_argument(trace_id)
             client, catalog = runtime.ready()
             client.require_key()
-            if "restyle_id" in body and await catalog.find(body["restyle_id"]) is None:
-                raise InputError(
-                    f"restyle_id {body['restyle_id']} is not in the PixVerse restyle catalog. "
-                    "Call list_restyles for the valid ids, or describe the look with restyle_prompt.",
-                    argument="restyle_id",
-                )
             started_at = anyio.current_time()
+            if "restyle_id" in body:
+                await _check_restyle_id(catalog, body["restyle_id"])
             job, trace_id = await flow.start_restyle(
-                runtime, body, ctx, deadline=started_at + budget, trace_id=trace_id
+                runtime, body, ctx, deadline=flow.submit_deadline(started_at, budget), trace_id=trace_id
             )
+            call.trace_id = trace_id
             extra = {
                 "credits": job.credits,
                 "trace_id": trace_id,
@@ -424,3 +429,18 @@ async def _client_roots(ctx: Context) -> tuple[Path, ...]:
             # Resolved later, with the other roots, in the worker thread that checks the file.
             folders.append(Path(unquote(uri.path)))
     return tuple(folders)
+
+
+async def _check_restyle_id(catalog: CatalogCache, restyle_id: int) -> None:
+    """Refuse a restyle_id the catalog does not list; if the catalog cannot be read, let PixVerse judge."""
+    try:
+        styles = await catalog.styles()
+    except PixVerseError as exc:
+        log.info("could not read the catalog to check restyle_id: %s", type(exc).__name__)
+        return
+    if styles and all(style.restyle_id != restyle_id for style in styles):
+        raise InputError(
+            f"restyle_id {restyle_id} is not in the PixVerse restyle catalog. "
+            "Call list_restyles for the valid ids, or describe the look with restyle_prompt.",
+            argument="restyle_id",
+        )

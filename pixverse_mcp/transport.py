@@ -138,7 +138,7 @@ def build_http_app(
     """
     if stateless and transport != "streamable-http":
         raise ValueError("stateless mode exists only for the streamable-http transport")
-    server = create_server(settings, policies=policies)
+    server = create_server(settings, policies=policies, client_roots=False)
     backend = "sandbox" if settings.sandbox else "pixverse"
 
     async def healthz(_: Request) -> Response:

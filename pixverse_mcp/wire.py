@@ -23,7 +23,7 @@ def parse_id(value: object) -> int:
         raise ValueError("an id is a positive integer, not a boolean")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
     elif isinstance(value, float) and value.is_integer():
         # A double cannot hold every uint64; accept it only where it is exact.

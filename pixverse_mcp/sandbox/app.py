@@ -342,7 +342,7 @@ class Api:
 
     async def result(self, request: Request, trace_id: str) -> Reply:
         raw = request.path_params["video_id"]
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise ApiError(400013, "Invalid binding request: video_id must be an integer")
         job = self.state.jobs.get(int(raw))
         if job is None:
@@ -431,7 +431,7 @@ def _parse_id(value: Any, key: str) -> int:
         raise ApiError(400011, f"Empty parameter: {key}")
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     raise ApiError(400013, f"Invalid binding request: {key} must be an integer id")
 
@@ -465,7 +465,7 @@ def _page_param(request: Request, key: str, default: int) -> int:
     raw = request.query_params.get(key)
     if raw is None:
         return default
-    if not raw.strip().isdigit() or int(raw) < 1:
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) < 1:
         raise ApiError(400013, f"Invalid binding request: {key} must be a positive integer")
     return int(raw)
 
