@@ -205,6 +205,8 @@ async def start_restyle(
 ) -> tuple[StartedJob, str]:
     """Start the job, waiting until `deadline` for a free slot on this side and at PixVerse (500044).
 
+    The request itself gets at least SUBMIT_SECONDS_MIN, even past the deadline.
+
     One trace id serves every attempt unless PixVerse refused cleanly (500044): then no job exists
     and the next attempt needs a fresh trace id, or PixVerse would replay the refusal.
     """
@@ -220,7 +222,10 @@ async def start_restyle(
         if await slots.reserve(client):
             job: StartedJob | None = None
             try:
-                with anyio.move_on_after(max(0.0, deadline - anyio.current_time())) as scope:
+                # The request itself may take a little longer than the wait budget: its retries are
+                # what keeps a lost reply from costing a second job.
+                allowed = max(deadline - anyio.current_time(), SUBMIT_SECONDS_MIN)
+                with anyio.move_on_after(allowed) as scope:
                     job, _ = await client.restyle(body, trace_id=trace)
                 if scope.cancelled_caught:
                     raise _recovery("PixVerse did not confirm the job in time.", trace)
@@ -252,11 +257,6 @@ async def start_restyle(
         )
         await anyio.sleep(pause)
         pause *= 1.5
-
-
-def submit_deadline(started: float, budget: float) -> float:
-    """When starting a job must be given up: the wait budget, but never less than a short minimum."""
-    return started + max(budget, SUBMIT_SECONDS_MIN)
 
 
 async def follow(

@@ -34,9 +34,10 @@ RESTYLE_CONTAINERS = ("mp4", "mov")
 MAX_URL_LENGTH = 2048
 
 _MB = 1024 * 1024
-# An AAC track often runs a few milliseconds past the picture (encoder priming and padding), so
-# a clip trimmed to exactly 16 s may report 16.02 s; refusing it would send the user in circles.
-_DURATION_SLACK = 0.05
+# An AAC track often runs a few milliseconds past the picture (encoder priming and padding), so a
+# clip cut at exactly 16 s may measure 16.02 s. The limit stays strict (PixVerse's tolerance is not
+# documented), and the suggested cut leaves that margin instead.
+_TRIM_TO_SECONDS = 15.9
 # Demuxers FFmpeg may use on a user's file. Anything else (notably playlist formats such as HLS
 # or concat, which make FFmpeg open further files or URLs) is refused as unreadable.
 _DEMUXERS = "mov,matroska,webm,avi,flv,mpegts,mpeg,asf,ogg,gif,mp3,wav,aac,flac,ivf,h264,hevc"
@@ -483,11 +484,11 @@ def _problems(probe: VideoProbe) -> list[str]:
             f"the file is {label} (by its content, whatever its name says); restyle takes mp4 or mov. "
             f"Convert it: {_ffmpeg(path, '-c:v libx264 -pix_fmt yuv420p -c:a aac', out)}"
         )
-    if probe.duration_seconds > MAX_RESTYLE_SECONDS + _DURATION_SLACK:
-        limit = f"{MAX_RESTYLE_SECONDS:g}"
+    if probe.duration_seconds > MAX_RESTYLE_SECONDS:
+        limit, cut = f"{MAX_RESTYLE_SECONDS:g}", f"{_TRIM_TO_SECONDS:g}"
         problems.append(
             f"the clip is {_seconds(probe.duration_seconds, MAX_RESTYLE_SECONDS)} s; restyle takes at most "
-            f"{limit} s. Trim it, e.g. {_ffmpeg(path, f'-t {limit} -c copy', _sibling(path, f'-{limit}s'))}"
+            f"{limit} s. Trim it, e.g. {_ffmpeg(path, f'-t {cut} -c copy', _sibling(path, f'-{limit}s'))}"
         )
     longer = max(probe.width, probe.height)
     if longer > MAX_RESTYLE_SIDE:

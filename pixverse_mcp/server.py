@@ -245,7 +245,7 @@ def create_server(
             if "restyle_id" in body:
                 await _check_restyle_id(catalog, body["restyle_id"])
             job, trace_id = await flow.start_restyle(
-                runtime, body, ctx, deadline=flow.submit_deadline(started_at, budget), trace_id=trace_id
+                runtime, body, ctx, deadline=started_at + budget, trace_id=trace_id
             )
             call.trace_id = trace_id
             extra = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import anyio
 import pytest
 from conftest import FAST_POLICIES, ProgressLog, call_error, call_ok
 from mcp import Client
@@ -181,4 +182,50 @@ async def test_client_side_job_limit_queues_instead_of_500044(
     assert sandbox.state.stats()["requests"]["generate"] == 2
     first_job = sandbox.state.jobs[int(first["video_id"])]
     second_job = sandbox.state.jobs[int(second["video_id"])]
-    assert second_job.started >= first_job.started + 1.0
+    assert second_job.started >= first_job.started + sandbox.state.config.job_seconds
+
+
+async def test_a_slot_freed_at_pixverse_lets_the_restyle_start(
+    client: Client, clip: Path, sandbox: SandboxServer
+) -> None:
+    media_id = await _uploaded(client, clip)
+    sandbox.state.add_fault(endpoint="generate", kind="err_code", code=500044, count=1)
+    progress = ProgressLog()
+    done = await call_ok(
+        client,
+        "restyle_video",
+        {"video_media_id": media_id, "restyle_prompt": "noir"},
+        progress_callback=progress,
+    )
+    assert done["status"] == "succeeded"
+    assert any("free generation slot" in m for m in progress.messages)
+    traces = sandbox.state.stats()["trace_ids"]["generate"]
+    # The refusal made no job, so the second try went out under a fresh trace id (a reused one
+    # would have been answered with the same refusal).
+    assert len(traces) == 2 and traces[0] != traces[1] and traces[1] == done["trace_id"]
+    assert sandbox.state.stats()["jobs_created"] == 1
+
+
+async def test_restyles_do_not_wait_for_each_other(
+    client: Client, clip: Path, sandbox: SandboxServer
+) -> None:
+    media_id = await _uploaded(client, clip)
+    # The first restyle's generate hangs for a while; the second must not queue behind it.
+    sandbox.state.add_fault(endpoint="generate", kind="hang", seconds=3, count=1)
+    finished: list[str] = []
+
+    async def restyle(name: str) -> None:
+        await call_ok(
+            client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": name, "wait_seconds": 0}
+        )
+        finished.append(name)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(restyle, "noir")
+        # Start the second once the first is inside PixVerse (it has taken the fault).
+        with anyio.fail_after(10):
+            while sandbox.state.stats()["faults_pending"] != 0:  # noqa: ASYNC110 - the sandbox state has no event to wait on
+                await anyio.sleep(0.01)
+        tasks.start_soon(restyle, "sepia")
+    assert finished == ["sepia", "noir"]
+    assert sandbox.state.stats()["jobs_created"] == 2

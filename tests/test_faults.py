@@ -46,7 +46,7 @@ READS = ("list", "result", "balance")
 SUCCEEDS_AFTER_ONE_FAULT = [
     Case(endpoint, kind)
     for endpoint in (*READS, "generate")
-    for kind in ("hang", "html", "drop", "malformed")
+    for kind in ("hang", "html", "drop", "malformed", "empty")
 ] + [Case(endpoint, "err_code") for endpoint in READS]
 CASES = [
     *SUCCEEDS_AFTER_ONE_FAULT,
@@ -57,6 +57,10 @@ CASES = [
     Case("result", "html", 99, needle="HTML page"),
     Case("list", "drop", 99, needle="connection to PixVerse broke"),
     Case("balance", "malformed", 99, needle="not valid JSON"),
+    Case("balance", "empty", 99, needle="without the fields"),
+    Case("result", "empty", 99, needle="without the fields"),
+    Case("generate", "empty", 99, needle="trace_id"),
+    Case("upload", "empty", 1, needle="without the fields"),
     Case("result", "err_code", 99, needle="500069"),
     Case("generate", "err_code", 1, needle="500069"),
     Case("generate", "html", 99, needle="HTML page"),
@@ -68,10 +72,10 @@ CASES = [
     Case("upload", "err_code", 1, needle="500069"),
     Case("upload", "hang", 1, needle="did not answer in time"),
     # PixVerse made the job, then the reply was lost: the same trace id brings it back.
-    *[Case("generate", kind, when="after") for kind in ("hang", "html", "drop", "malformed")],
+    *[Case("generate", kind, when="after") for kind in ("hang", "html", "drop", "malformed", "empty")],
     *[
         Case("generate", kind, 99, when="after", needle="trace_id")
-        for kind in ("hang", "html", "drop", "malformed")
+        for kind in ("hang", "html", "drop", "malformed", "empty")
     ],
 ]
 

@@ -85,7 +85,7 @@ def test_too_long_clip_is_refused_with_trim_command(root: Path) -> None:
     message = str(refused(str(clip), [root]))
     assert "17.0 s" in message
     assert "at most 16 s" in message
-    assert f'ffmpeg -i "{clip}" -t 16 -c copy' in message
+    assert f'ffmpeg -i "{clip}" -t 15.9 -c copy' in message
 
 
 @pytest.mark.parametrize(("width", "height"), [(1922, 64), (64, 1921)])
@@ -175,7 +175,10 @@ def _probe(**changes: object) -> VideoProbe:
 
 def test_limits_on_measured_values() -> None:
     check_restyle_limits(_probe(duration_seconds=16.0, width=1920, height=1080))
-    check_restyle_limits(_probe(duration_seconds=16.02))  # audio padding past 16 s is tolerated
+    with pytest.raises(
+        InputError, match=r"16\.02 s; restyle takes at most 16 s\. Trim it, e\.g\. .*-t 15\.9"
+    ):
+        check_restyle_limits(_probe(duration_seconds=16.02))
     with pytest.raises(InputError, match=r"the clip is 21\.4 s; restyle takes at most 16 s\. Trim it"):
         check_restyle_limits(_probe(duration_seconds=21.4))
     with pytest.raises(InputError, match=r"the video is 3840x2160; restyle takes at most 1920 pixels"):

@@ -112,3 +112,19 @@ async def test_client_roots_widen_the_allowed_folders(settings: Settings, tmp_pa
         assert (await call_ok(client, "upload_video", {"path": str(clip)}))["file_name"] == "from-root.mp4"
     async with Client(server, mode="legacy") as client:
         assert "outside the folders" in await call_error(client, "upload_video", {"path": str(clip)})
+
+
+async def test_client_roots_are_ignored_where_the_client_is_remote(
+    settings: Settings, tmp_path: Path
+) -> None:
+    offered = tmp_path / "offered"
+    offered.mkdir()
+    clip = make_clip(offered / "from-root.mp4", seconds=1)
+
+    async def roots(context: object) -> ListRootsResult:
+        return ListRootsResult(roots=[Root(uri=FileUrl("file:///"), name="everything")])
+
+    # What the HTTP transports build: a remote client's roots would open the server's own disk.
+    server = create_server(settings, policies=FAST_POLICIES, client_roots=False)
+    async with Client(server, mode="legacy", list_roots_callback=roots) as client:
+        assert "outside the folders" in await call_error(client, "upload_video", {"path": str(clip)})

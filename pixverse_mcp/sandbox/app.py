@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import render
 from .catalog import STYLES, Style, get_style, style_for_prompt
-from .faults import HTML_TEMPLATE, MALFORMED_BODY, Fault
+from .faults import EMPTY_BODY, HTML_TEMPLATE, MALFORMED_BODY, Fault
 from .state import Job, Reply, SandboxConfig, SandboxState
 
 MESSAGES: Final = {
@@ -140,6 +140,8 @@ def _fault_response(fault: Fault) -> Response:
         return _to_response(envelope(code, MESSAGES.get(code, "Error"), {}, fault.status_for(200), headers))
     if fault.kind == "malformed":
         return Response(MALFORMED_BODY, 200, media_type="application/json")
+    if fault.kind == "empty":
+        return Response(EMPTY_BODY, 200, media_type="application/json")
     if fault.kind == "drop":
         return _DroppedReply()
     # "hang" and "lowercase" change how the normal reply is delivered, handled by the caller.

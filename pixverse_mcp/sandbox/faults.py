@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Endpoint = Literal["upload", "generate", "list", "result", "balance"]
 ENDPOINTS: tuple[Endpoint, ...] = ("upload", "generate", "list", "result", "balance")
 
-FaultKind = Literal["hang", "html", "err_code", "lowercase", "drop", "malformed", "job_outcome"]
+FaultKind = Literal["hang", "html", "err_code", "lowercase", "drop", "malformed", "empty", "job_outcome"]
 
 # A truncated JSON body: what a proxy cutting the reply short produces.
 MALFORMED_BODY = b'{"ErrCode": 0, "Resp": {'
+# Valid JSON, success code, but no reply data: a client must not take it for a result.
+EMPTY_BODY = b'{"ErrCode": 0, "ErrMsg": "success", "Resp": null}'
 
 HTML_TEMPLATE = (
     "<html>\r\n<head><title>{status} Bad Gateway</title></head>\r\n<body>\r\n"

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from .faults import ENDPOINTS, Fault
 
 # Ids start above 2**53: a client that reads ids as JSON doubles gets them wrong and fails.
 ID_BASE = 2**53
+TRACE_IDS_KEPT = 10_000
 
 
 class SandboxConfig(BaseModel):
@@ -133,7 +134,8 @@ class SandboxState:
             self.media: dict[int, Media] = {}
             self.jobs: dict[int, Job] = {}
             self.requests: Counter[str] = Counter({name: 0 for name in ENDPOINTS})
-            self.trace_ids: dict[str, list[str]] = {name: [] for name in ENDPOINTS}
+            # Bounded: a long --sandbox session polls for hours; tests need only the recent ones.
+            self.trace_ids: dict[str, deque[str]] = {name: deque(maxlen=TRACE_IDS_KEPT) for name in ENDPOINTS}
             self.jobs_per_trace_id: Counter[str] = Counter()
             self.jobs_created = 0
             self._key_hashes: set[str] = set()
