@@ -1,7 +1,9 @@
 """Benchmarks of pixverse-restyle-mcp: what a user feels, side by side with the floors and the peer.
 
-    .venv/bin/python bench/run.py            # the full run, under five minutes on 2 cores
-    .venv/bin/python bench/run.py --quick    # fewer rounds, shorter jobs: about a minute and a half
+    python3 bench/run.py            # the full run, under five minutes on 2 cores
+    python3 bench/run.py --quick    # fewer rounds, shorter jobs: about a minute and a half
+
+Started with a Python that lacks the project, it makes .venv/ (as dev.py does) and moves into it.
 
 Prints the table (goals beside the figures) and writes it to bench/results.md. Every comparison
 is measured in the same run, the two sides alternating, over several rounds. Progress goes to
@@ -11,6 +13,7 @@ stderr; the servers' own logs go to bench/.cache/logs/.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -22,8 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 try:
     import anyio
-except ImportError:  # pragma: no cover - run with the wrong interpreter
-    sys.exit("Run the benchmarks with the project's venv: .venv/bin/python bench/run.py")
+except ImportError:  # pragma: no cover - a plain `python bench/run.py`: move into the project's venv
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import dev
+
+    dev.ensure_venv()
+    os.execv(str(dev.PYTHON), [str(dev.PYTHON), __file__, *sys.argv[1:]])
 
 import cold_start
 import completion
