@@ -185,51 +185,16 @@ async def connect(params: StdioServerParameters, name: str, mode: str = "auto") 
 # -- the sandbox --------------------------------------------------------------------------------
 
 
-def serve_sandbox_with_nodelay() -> bool:
-    """Make the sandbox's listening sockets TCP ones that asyncio sets TCP_NODELAY on.
-
-    The sandbox binds with ``socket.socket(family, SOCK_STREAM)``, whose ``proto`` is 0, and asyncio
-    sets TCP_NODELAY only on accepted sockets whose proto is IPPROTO_TCP. Without it, every reply
-    on a kept-alive connection after the first waits about 40 ms (Nagle against delayed ACKs),
-    which would drown what is being measured. Returns whether a patch was needed.
-    """
-    from pixverse_mcp.sandbox import server
-
-    original = server._bind
-    probe = original("127.0.0.1", 0)
-    needed = probe.proto != socket.IPPROTO_TCP
-    probe.close()
-    if needed:
-
-        def bind(host: str, port: int) -> socket.socket:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            return sock
-
-        server._bind = bind
-    return needed
-
-
 class SandboxProcess:
     """A PixVerse sandbox in its own process, so the benchmark's clients never share its GIL."""
 
-    def __init__(
-        self, *, job_seconds: float = 3600.0, max_jobs: int = 50, name: str = "sandbox", nodelay: bool = True
-    ) -> None:
+    def __init__(self, *, job_seconds: float = 3600.0, max_jobs: int = 50, name: str = "sandbox") -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._errlog = log_file(name)
         code = (
             "import sys\n"
-            f"sys.path.insert(0, {str(BENCH)!r})\n"
-            + (
-                "from _common import serve_sandbox_with_nodelay\nserve_sandbox_with_nodelay()\n"
-                if nodelay
-                else ""
-            )
-            + "from pixverse_mcp.sandbox import SandboxConfig, SandboxServer\n"
+            "from pixverse_mcp.sandbox import SandboxConfig, SandboxServer\n"
             f"cfg = SandboxConfig(job_seconds={job_seconds!r}, max_concurrent_jobs={max_jobs!r})\n"
             f"server = SandboxServer(cfg, port={self.port}).start()\n"
             "print(server.base_url, flush=True)\n"

@@ -23,7 +23,6 @@ from _common import (
     multipart_stream,
     ours_params,
     say,
-    serve_sandbox_with_nodelay,
     small_clip,
 )
 
@@ -99,7 +98,6 @@ async def _follow(seconds: float, workdir: Path, out: dict[float, dict[str, Any]
 
 async def run(workdir: Path, durations: tuple[float, ...]) -> Section:
     section = Section("Completion latency and polling")
-    serve_sandbox_with_nodelay()
     found: dict[float, dict[str, Any]] = {}
     async with anyio.create_task_group() as group:
         for seconds in durations:

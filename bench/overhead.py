@@ -98,33 +98,7 @@ async def run(
                 peer.params(sandbox.base_url, workdir), "overhead-peer", mode="legacy"
             ) as other:
                 await _peer_phase(section, other, raw, tool, video_id, peer_calls)
-    shipped = await _as_shipped()
-    section.row(
-        "sandbox as shipped (no TCP_NODELAY): the same raw GET",
-        f"{shipped.ms(tail=True)} {note_met(shipped, f)}",
-    )
     return section
-
-
-def note_met(shipped: Summary, fixed: Summary) -> str:
-    """Not a goal: how much the missing TCP_NODELAY adds to each kept-alive request."""
-    return f"(+{(shipped.median - fixed.median) * 1e3:.0f} ms a request)"
-
-
-async def _as_shipped(calls: int = 20) -> Summary:
-    """Raw GETs on a kept-alive connection to a sandbox bound exactly as the package binds it."""
-    with SandboxProcess(nodelay=False, name="sandbox-as-shipped") as plain:
-        video_id = start_job(plain.base_url, small_clip())
-        url = f"{plain.base_url}/openapi/v2/video/result/{video_id}"
-        async with httpx2.AsyncClient(timeout=30) as http:
-            await http.get(url, headers={"API-KEY": SANDBOX_KEY, "Ai-trace-id": str(uuid.uuid4())})
-            samples = []
-            for _ in range(calls):
-                headers = {"API-KEY": SANDBOX_KEY, "Ai-trace-id": str(uuid.uuid4())}
-                started = time.perf_counter()
-                await http.get(url, headers=headers)
-                samples.append(time.perf_counter() - started)
-    return Summary.of(samples)
 
 
 async def _peer_phase(

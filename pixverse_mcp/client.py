@@ -148,18 +148,27 @@ class PixVerseClient:
         self._quick = httpx2.Timeout(timeouts.read, connect=timeouts.connect)
         self._slow_upload = httpx2.Timeout(timeouts.upload, connect=timeouts.connect)
         self._slow_download = httpx2.Timeout(timeouts.download, connect=timeouts.connect)
-        self._http = httpx2.AsyncClient(
-            timeout=self._quick,
-            headers={"User-Agent": f"pixverse-restyle-mcp/{__version__}"},
-            follow_redirects=False,
-        )
+        self._client: httpx2.AsyncClient | None = None
 
     def __repr__(self) -> str:
         key = "set" if self._settings.api_key else "missing"
         return f"PixVerseClient(base_url={self._settings.base_url!r}, api_key={key})"
 
+    @property
+    def _http(self) -> httpx2.AsyncClient:
+        # Made on first use: building its TLS context takes tens of milliseconds, which a server
+        # start (until tools/list) should not pay.
+        if self._client is None:
+            self._client = httpx2.AsyncClient(
+                timeout=self._quick,
+                headers={"User-Agent": f"pixverse-restyle-mcp/{__version__}"},
+                follow_redirects=False,
+            )
+        return self._client
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def __aenter__(self) -> PixVerseClient:
         return self
