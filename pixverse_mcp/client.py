@@ -304,7 +304,7 @@ class PixVerseClient:
                             await on_progress(written, total or written)
         except httpx2.TimeoutException:
             raise TimeoutError_("Downloading the video timed out. Try again with download=true.") from None
-        except httpx2.TransportError as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             raise TransportError(
                 f"Downloading the video failed ({type(exc).__name__}). Try again with download=true."
             ) from None
@@ -382,7 +382,10 @@ class PixVerseClient:
                         resp = await self._send_once(key, method, path, trace, **request)
                         return resp if model is None else _read_as(model, resp, trace)
                     except PixVerseError as exc:
-                        lost_in_transit = lost_in_transit or isinstance(exc, TransportError)
+                        # A request that never connected cannot have made a job.
+                        lost_in_transit = lost_in_transit or (
+                            isinstance(exc, TransportError) and not isinstance(exc, ConnectError)
+                        )
                         log.info(
                             "PixVerse %s %s attempt %d failed after %.1fs: %s",
                             method,
@@ -432,7 +435,8 @@ class PixVerseClient:
             raise TimeoutError_(
                 "PixVerse did not answer in time. Try again in a minute.", trace_id=trace_id
             ) from None
-        except httpx2.TransportError as exc:
+        except (httpx2.RequestError, httpx2.InvalidURL) as exc:
+            # Broken connections, and replies that cannot be decoded (a bad gzip body, redirect loops).
             raise TransportError(
                 f"The connection to PixVerse broke before its reply arrived ({type(exc).__name__}). "
                 "Try again in a minute.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
@@ -26,7 +27,7 @@ from pixverse_mcp import jobs
 from pixverse_mcp.catalog import CatalogCache
 from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy, last_trace_id, new_trace_id
 from pixverse_mcp.config import Settings
-from pixverse_mcp.errors import BusyError, PixVerseError, TransportError
+from pixverse_mcp.errors import BusyError, NotFoundError, PixVerseError, TransportError
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.wire import StartedJob, VideoResult
 
@@ -36,7 +37,10 @@ SLOT_WAIT_FIRST = 2.0
 SLOT_WAIT_MIN = 1.0
 SLOT_WAIT_MAX = 8.0
 SUBMIT_SECONDS_MIN = 25.0
+REQUEST_SECONDS_MIN = 10.0
+SLOT_CHECK_SECONDS_MIN = 5.0
 PREVIEW_SECONDS = 10.0
+FIRST_CHECK_SECONDS = 10.0
 
 
 @dataclass
@@ -154,19 +158,28 @@ class JobSlots:
         self.reserved = 0
         self.lock = anyio.Lock()
 
-    async def reserve(self, client: PixVerseClient) -> bool:
-        """Take a slot if one is free (checking on the jobs that hold them first)."""
+    async def reserve(self, client: PixVerseClient, *, deadline: float) -> bool:
+        """Take a slot if one is free, checking first (until `deadline`) on the jobs that hold them."""
         if self.limit is None:
             return True
         async with self.lock:
-            if self._taken() >= self.limit:
-                for video_id in list(self.running):
-                    try:
-                        status = (await client.video_result(video_id)).status
-                    except PixVerseError:
-                        continue
-                    if status in jobs.TERMINAL_CODES:
-                        self.running.discard(video_id)
+            if self._taken() < self.limit:
+                self.reserved += 1
+                return True
+            holders = list(self.running)
+        # Checked outside the lock, so one slow status reply holds up no other restyle; a few
+        # seconds even with no wait budget, so that a finished job can free its slot at once.
+        with anyio.move_on_after(max(SLOT_CHECK_SECONDS_MIN, deadline - anyio.current_time())):
+            for video_id in holders:
+                try:
+                    status = (await client.video_result(video_id)).status
+                except NotFoundError:
+                    status = 6  # gone: it holds no slot at PixVerse either
+                except PixVerseError:
+                    continue
+                if status in jobs.TERMINAL_CODES:
+                    self.running.discard(video_id)
+        async with self.lock:
             if self._taken() >= self.limit:
                 return False
             self.reserved += 1
@@ -205,7 +218,8 @@ async def start_restyle(
 ) -> tuple[StartedJob, str]:
     """Start the job, waiting until `deadline` for a free slot on this side and at PixVerse (500044).
 
-    The request itself gets at least SUBMIT_SECONDS_MIN, even past the deadline.
+    Starting may take SUBMIT_SECONDS_MIN in all even when `deadline` is nearer (a generate's retries
+    need the time), and every request gets at least REQUEST_SECONDS_MIN of it.
 
     One trace id serves every attempt unless PixVerse refused cleanly (500044): then no job exists
     and the next attempt needs a fresh trace id, or PixVerse would replay the refusal.
@@ -215,16 +229,17 @@ async def start_restyle(
     assert slots is not None
     pause = SLOT_WAIT_FIRST
     began = anyio.current_time()
+    hard_end = max(deadline, began + SUBMIT_SECONDS_MIN)
     trace = trace_id or new_trace_id()
     while True:
         refusal: str | None = None
         retry_after: float | None = None
-        if await slots.reserve(client):
+        if await slots.reserve(client, deadline=deadline):
             job: StartedJob | None = None
             try:
                 # The request itself may take a little longer than the wait budget: its retries are
                 # what keeps a lost reply from costing a second job.
-                allowed = max(deadline - anyio.current_time(), SUBMIT_SECONDS_MIN)
+                allowed = max(hard_end - anyio.current_time(), REQUEST_SECONDS_MIN)
                 with anyio.move_on_after(allowed) as scope:
                     job, _ = await client.restyle(body, trace_id=trace)
                 if scope.cancelled_caught:
@@ -246,7 +261,8 @@ async def start_restyle(
         if retry_after is not None:
             pause = retry_after
         pause = min(max(pause, SLOT_WAIT_MIN), SLOT_WAIT_MAX)
-        if now + pause > deadline:
+        # Wait for a slot only within the wait budget, and only if the next request still fits.
+        if now + pause > deadline or now + pause + REQUEST_SECONDS_MIN > hard_end:
             raise ToolError(
                 f"{refusal} Waited {now - began:.0f} s for a free generation slot; none came free. "
                 "No job was started and no credits were spent. Try again later, or check running jobs "
@@ -280,38 +296,54 @@ async def follow(
         await ctx.report_progress(elapsed, total, message)
 
     began = time.monotonic()
+    started_job = bool(extra)
     try:
-        result, waited = await jobs.wait_for_job(
-            client,
-            video_id,
-            wait_seconds=budget,
-            max_interval=settings.poll_max_interval,
-            on_progress=waiting,
-        )
-    except PixVerseError as exc:
-        if not extra:
+        # For a job this call just started, even the first check must leave time to answer.
+        with anyio.move_on_after(max(budget, FIRST_CHECK_SECONDS) if started_job else math.inf) as scope:
+            result, waited = await jobs.wait_for_job(
+                client,
+                video_id,
+                wait_seconds=budget,
+                max_interval=settings.poll_max_interval,
+                on_progress=waiting,
+            )
+        if scope.cancelled_caught:
+            return _unknown(
+                result_type, video_id, "PixVerse did not answer the status check in time.", began, extra
+            )
+        if runtime.slots is not None and result.status in jobs.TERMINAL_CODES:
+            runtime.slots.finished(video_id)
+        status = result_type.model_validate({**jobs.to_status(result, waited=waited).model_dump(), **extra})
+        if result.status != 1:
+            return answer(status)
+        want_download = settings.auto_download if download is None else download
+        return await finish(runtime, ctx, result, status, want_download)
+    except NotFoundError:
+        if runtime.slots is not None:
+            runtime.slots.finished(video_id)
+        raise
+    except Exception as exc:
+        if not started_job:
             raise
         # The job exists; losing its id would make the user pay again to find out how it went.
-        return answer(
-            result_type(
-                video_id=str(video_id),
-                status="unknown",
-                status_code=None,
-                message=(
-                    f"The job started, but checking its status failed: {exc} "
-                    f"Call get_status with video_id {video_id} in a minute."
-                ),
-                waited_seconds=round(time.monotonic() - began, 1),
-                **extra,
-            )
+        if not isinstance(exc, PixVerseError):
+            log.exception("following job %s failed", video_id)
+        return _unknown(result_type, video_id, f"Checking on it failed: {exc}", began, extra)
+
+
+def _unknown(
+    result_type: type[VideoStatus], video_id: int, reason: str, began: float, extra: dict[str, Any]
+) -> CallToolResult:
+    return answer(
+        result_type(
+            video_id=str(video_id),
+            status="unknown",
+            status_code=None,
+            message=f"The job started. {reason} Call get_status with video_id {video_id} in a minute.",
+            waited_seconds=round(time.monotonic() - began, 1),
+            **extra,
         )
-    if runtime.slots is not None and result.status in jobs.TERMINAL_CODES:
-        runtime.slots.finished(video_id)
-    status = result_type.model_validate({**jobs.to_status(result, waited=waited).model_dump(), **extra})
-    if result.status != 1:
-        return answer(status)
-    want_download = settings.auto_download if download is None else download
-    return await finish(runtime, ctx, result, status, want_download)
+    )
 
 
 async def finish(
@@ -333,7 +365,7 @@ async def finish(
         try:
             local = await jobs.save_video(client, result, runtime.settings.output_dir, on_progress=fetched)
             status.local_path = str(local)
-        except (PixVerseError, OSError) as exc:
+        except Exception as exc:  # the copy is optional; the url is the answer
             status.message += f" Saving a local copy failed ({exc}); the url still works."
     preview: bytes | None = None
     # A preview is a nicety; the video is the answer, so it gets a few seconds at most.
@@ -345,8 +377,10 @@ async def finish(
                 status.preview_path = str(saved)
         except Exception as exc:
             status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
-    if scope.cancelled_caught:
+    if scope.cancelled_caught and preview is None:
         status.preview_note = f"no preview picture: reading the video took over {PREVIEW_SECONDS:g} s"
+    elif scope.cancelled_caught:
+        status.preview_note = "the preview picture is here, but saving it next to the video timed out"
     return answer(status, preview, local)
 
 

@@ -9,6 +9,7 @@ result must stay small.
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 _QUALITIES = (3, 5, 8, 12, 18, 25, 31)  # mjpeg qscale: 2 is best, 31 is worst
 _MIN_TILE_HEIGHT = 16
 _PIX_FMT = "yuvj420p"  # full-range 4:2:0, what JPEG viewers expect
-_NETWORK_TIMEOUT = 20.0  # seconds per open or read, for a video given by URL
+_NETWORK_TIMEOUT = 8.0  # seconds per open or read, for a video given by URL
+_RUNNING = threading.BoundedSemaphore(2)
 
 
 class PreviewUnavailable(Exception):
@@ -43,6 +45,16 @@ def make_preview_strip(
     """
     if frames < 1 or max_bytes < 1 or tile_height < 1:
         raise ValueError("frames, max_bytes and tile_height must be positive")
+    # A caller that gave up leaves its thread running; cap how many can pile up.
+    if not _RUNNING.acquire(blocking=False):
+        raise PreviewUnavailable("other previews are still being made; try again in a moment")
+    try:
+        return _strip(video, frames, max_bytes, tile_height)
+    finally:
+        _RUNNING.release()
+
+
+def _strip(video: Path | str, frames: int, max_bytes: int, tile_height: int) -> bytes:
     source = video if isinstance(video, str) and _is_url(video) else Path(video)
     pictures, aspect = _grab_frames(source, frames)
     height = max(_MIN_TILE_HEIGHT, _even(tile_height))

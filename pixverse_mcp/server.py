@@ -49,6 +49,7 @@ the same video_id. restyle_video costs credits; every other tool is free. Ids ar
 digits; pass them back as they came."""
 
 ROOTS_TIMEOUT_SECONDS = 3.0
+CATALOG_CHECK_SECONDS = 5.0
 
 IdArg = Annotated[int | str, Field(description="A PixVerse id: an integer or a string of its digits.")]
 WaitArg = Annotated[
@@ -433,8 +434,11 @@ async def _client_roots(ctx: Context) -> tuple[Path, ...]:
 
 async def _check_restyle_id(catalog: CatalogCache, restyle_id: int) -> None:
     """Refuse a restyle_id the catalog does not list; if the catalog cannot be read, let PixVerse judge."""
+    styles = []
     try:
-        styles = await catalog.styles()
+        # A slow catalog must not eat the call's time: if it does not come quickly, PixVerse judges.
+        with anyio.move_on_after(CATALOG_CHECK_SECONDS):
+            styles = await catalog.styles()
     except PixVerseError as exc:
         log.info("could not read the catalog to check restyle_id: %s", type(exc).__name__)
         return

@@ -229,3 +229,25 @@ async def test_restyles_do_not_wait_for_each_other(
         tasks.start_soon(restyle, "sepia")
     assert finished == ["sepia", "noir"]
     assert sandbox.state.stats()["jobs_created"] == 2
+
+
+async def test_a_vanished_job_frees_its_client_side_slot(
+    settings: Settings, clip: Path, sandbox: SandboxServer
+) -> None:
+    sandbox.state.config = sandbox.state.config.model_copy(update={"job_seconds": 60})
+    server = create_server(settings.with_changes(max_concurrent_jobs=1), policies=FAST_POLICIES)
+    async with Client(server) as client:
+        first = await call_ok(
+            client,
+            "restyle_video",
+            {"video_media_id": await _uploaded(client, clip), "restyle_prompt": "noir", "wait_seconds": 0},
+        )
+        # PixVerse forgets the job (500008 from now on): it must not hold this server's only slot.
+        sandbox.state.reset()
+        second = await call_ok(
+            client,
+            "restyle_video",
+            {"video_media_id": await _uploaded(client, clip), "restyle_prompt": "noir", "wait_seconds": 0},
+        )
+    assert first["status"] == second["status"] == "generating"
+    assert sandbox.state.stats()["jobs_created"] == 1
