@@ -86,6 +86,11 @@ def create_server(
         finally:
             await runtime.close()
 
+    def wait_budget(wait_seconds: object) -> float:
+        return arguments.wait_argument(
+            wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
+        )
+
     server: MCPServer[Runtime] = MCPServer(
         "pixverse-restyle",
         title="PixVerse Restyle",
@@ -235,9 +240,7 @@ def create_server(
                 body["restyle_prompt"] = arguments.prompt_argument(restyle_prompt)
             if (checked_seed := arguments.seed_argument(seed)) is not None:
                 body["seed"] = checked_seed
-            budget = arguments.wait_argument(
-                wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
-            )
+            budget = wait_budget(wait_seconds)
             if trace_id is not None:
                 trace_id = arguments.trace_id_argument(trace_id)
             client, catalog = runtime.ready()
@@ -277,9 +280,7 @@ def create_server(
         """
         with tool_call("get_status"):
             checked_id = arguments.id_argument(video_id, "video_id")
-            budget = arguments.wait_argument(
-                wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
-            )
+            budget = wait_budget(wait_seconds)
             client, _ = runtime.ready()
             client.require_key()
             return await flow.follow(

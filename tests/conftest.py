@@ -93,6 +93,11 @@ async def client(settings: Settings, mode: str) -> AsyncIterator[Client]:
         yield connected
 
 
+async def upload(client: Client, clip: Path) -> str:
+    """Upload a clip through the tool; returns its media_id."""
+    return str((await call_ok(client, "upload_video", {"path": str(clip)}))["media_id"])
+
+
 def result_text(result: CallToolResult) -> str:
     return " ".join(getattr(block, "text", "") for block in result.content)
 

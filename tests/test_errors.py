@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import FAST_POLICIES, ProgressLog, call_error, call_ok
+from conftest import FAST_POLICIES, ProgressLog, call_error, call_ok, upload
 from mcp import Client
 from pydantic import SecretStr
 
@@ -22,10 +22,6 @@ pytestmark = pytest.mark.anyio
 TRACE = re.compile(r"trace id [0-9a-f-]{36}")
 
 
-async def _uploaded(client: Client, clip: Path) -> str:
-    return str((await call_ok(client, "upload_video", {"path": str(clip)}))["media_id"])
-
-
 @pytest.mark.parametrize(
     ("code", "status", "hint"),
     [(6, "deleted", "no longer exists"), (7, "moderation_failed", "refunds"), (8, "failed", "again")],
@@ -33,7 +29,7 @@ async def _uploaded(client: Client, clip: Path) -> str:
 async def test_terminal_statuses(
     client: Client, clip: Path, sandbox: SandboxServer, code: int, status: str, hint: str
 ) -> None:
-    media_id = await _uploaded(client, clip)
+    media_id = await upload(client, clip)
     sandbox.state.add_fault(endpoint="generate", kind="job_outcome", code=code)
     done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "sepia"})
     assert done["status"] == status and done["status_code"] == code
@@ -44,7 +40,7 @@ async def test_generating_answers_with_check_again(
     client: Client, clip: Path, sandbox: SandboxServer
 ) -> None:
     sandbox.state.config = sandbox.state.config.model_copy(update={"job_seconds": 30})
-    media_id = await _uploaded(client, clip)
+    media_id = await upload(client, clip)
     started = await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "sepia", "wait_seconds": 0}
     )
@@ -107,7 +103,7 @@ async def test_unknown_media_is_400017(client: Client) -> None:
 async def test_generate_error_codes(
     client: Client, clip: Path, sandbox: SandboxServer, code: int, needle: str
 ) -> None:
-    media_id = await _uploaded(client, clip)
+    media_id = await upload(client, clip)
     sandbox.state.add_fault(endpoint="generate", kind="err_code", code=code)
     text = await call_error(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
     assert str(code) in text and needle in text and TRACE.search(text)
@@ -117,7 +113,7 @@ async def test_generate_error_codes(
 async def test_credits_run_out_for_real(client: Client, clip: Path, sandbox: SandboxServer) -> None:
     sandbox.state.config = sandbox.state.config.model_copy(update={"credit_monthly": 30, "credit_package": 0})
     sandbox.state.reset()
-    media_id = await _uploaded(client, clip)
+    media_id = await upload(client, clip)
     await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
     )
@@ -132,7 +128,7 @@ async def test_concurrency_limit_waits_then_reports(
     sandbox.state.config = sandbox.state.config.model_copy(
         update={"job_seconds": 60, "max_concurrent_jobs": 1}
     )
-    media_id = await _uploaded(client, clip)
+    media_id = await upload(client, clip)
     await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
     )
@@ -166,7 +162,7 @@ async def test_client_side_job_limit_queues_instead_of_500044(
     messages = progress.messages
 
     async with Client(server) as client:
-        media_id = await _uploaded(client, clip)
+        media_id = await upload(client, clip)
         first = await call_ok(
             client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
         )
@@ -188,7 +184,7 @@ async def test_client_side_job_limit_queues_instead_of_500044(
 async def test_a_slot_freed_at_pixverse_lets_the_restyle_start(
     client: Client, clip: Path, sandbox: SandboxServer
 ) -> None:
-    media_id = await _uploaded(client, clip)
+    media_id = await upload(client, clip)
     sandbox.state.add_fault(endpoint="generate", kind="err_code", code=500044, count=1)
     progress = ProgressLog()
     done = await call_ok(
@@ -209,7 +205,7 @@ async def test_a_slot_freed_at_pixverse_lets_the_restyle_start(
 async def test_restyles_do_not_wait_for_each_other(
     client: Client, clip: Path, sandbox: SandboxServer
 ) -> None:
-    media_id = await _uploaded(client, clip)
+    media_id = await upload(client, clip)
     # The first restyle's generate hangs for a while; the second must not queue behind it.
     sandbox.state.add_fault(endpoint="generate", kind="hang", seconds=3, count=1)
     finished: list[str] = []
@@ -240,14 +236,14 @@ async def test_a_vanished_job_frees_its_client_side_slot(
         first = await call_ok(
             client,
             "restyle_video",
-            {"video_media_id": await _uploaded(client, clip), "restyle_prompt": "noir", "wait_seconds": 0},
+            {"video_media_id": await upload(client, clip), "restyle_prompt": "noir", "wait_seconds": 0},
         )
         # PixVerse forgets the job (500008 from now on): it must not hold this server's only slot.
         sandbox.state.reset()
         second = await call_ok(
             client,
             "restyle_video",
-            {"video_media_id": await _uploaded(client, clip), "restyle_prompt": "noir", "wait_seconds": 0},
+            {"video_media_id": await upload(client, clip), "restyle_prompt": "noir", "wait_seconds": 0},
         )
     assert first["status"] == second["status"] == "generating"
     assert sandbox.state.stats()["jobs_created"] == 1

@@ -11,7 +11,7 @@ import anyio
 import av
 import httpx2
 import pytest
-from conftest import FAST_POLICIES, ProgressLog, call_ok
+from conftest import FAST_POLICIES, ProgressLog, call_ok, upload
 from mcp import Client
 from mcp.types import ImageContent, ResourceLink, TextResourceContents
 
@@ -30,13 +30,9 @@ def _status_requests(sandbox: SandboxServer) -> int:
     return int(sandbox.state.stats()["requests"].get("result", 0))
 
 
-async def _media(client: Client, clip: Path) -> str:
-    return str((await call_ok(client, "upload_video", {"path": str(clip)}))["media_id"])
-
-
 async def test_waiting_returns_when_the_job_ends(client: Client, clip: Path, sandbox: SandboxServer) -> None:
     _slow_jobs(sandbox, 1.0)
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     done = await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 14}
     )
@@ -52,7 +48,7 @@ async def test_waiting_stops_at_the_bound_and_says_generating(
     client: Client, clip: Path, sandbox: SandboxServer
 ) -> None:
     _slow_jobs(sandbox, 60)
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     started = await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 1}
     )
@@ -69,7 +65,7 @@ async def test_wait_is_capped_by_the_server_maximum(
     _slow_jobs(sandbox, 60)
     server = create_server(settings.with_changes(max_wait_seconds=1), policies=FAST_POLICIES)
     async with Client(server) as client:
-        media_id = await _media(client, clip)
+        media_id = await upload(client, clip)
         started = await call_ok(
             client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
         )
@@ -84,7 +80,7 @@ async def test_progress_arrives_while_waiting_and_not_after(
     client: Client, clip: Path, sandbox: SandboxServer
 ) -> None:
     _slow_jobs(sandbox, 2.0)
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     progress = ProgressLog()
     messages = progress.messages
 
@@ -105,7 +101,7 @@ async def test_cancelling_the_wait_leaves_the_job_and_the_server(
     client: Client, clip: Path, sandbox: SandboxServer
 ) -> None:
     _slow_jobs(sandbox, 2.0)
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     waiting = anyio.Event()
 
     async def progress(progress: float, total: float | None, message: str | None) -> None:
@@ -137,7 +133,7 @@ async def test_cancelling_the_wait_leaves_the_job_and_the_server(
 async def test_download_writes_the_exact_bytes_and_never_overwrites(
     client: Client, clip: Path, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     done = await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "sepia", "download": True}
     )
@@ -155,7 +151,7 @@ async def test_download_writes_the_exact_bytes_and_never_overwrites(
 
 
 async def test_result_links_the_saved_file(client: Client, clip: Path) -> None:
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     result = await client.call_tool(
         "restyle_video", {"video_media_id": media_id, "restyle_prompt": "sepia", "download": True}
     )
@@ -165,7 +161,7 @@ async def test_result_links_the_saved_file(client: Client, clip: Path) -> None:
 
 
 async def test_preview_is_a_small_valid_jpeg(client: Client, clip: Path) -> None:
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     result = await client.call_tool("restyle_video", {"video_media_id": media_id, "restyle_prompt": "neon"})
     images = [block for block in result.content if isinstance(block, ImageContent)]
     assert len(images) == 1 and images[0].mime_type == "image/jpeg"
@@ -178,7 +174,7 @@ async def test_preview_is_a_small_valid_jpeg(client: Client, clip: Path) -> None
 
 
 async def test_preview_saved_next_to_the_download(client: Client, clip: Path) -> None:
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     done = await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "neon", "download": True}
     )
@@ -197,7 +193,7 @@ async def test_balance_and_credits_match_the_sandbox(
         config.credit_package,
     )
     assert before["total"] == config.credit_monthly + config.credit_package
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
     assert done["credits"] == config.restyle_credits
     after = await call_ok(client, "get_balance")
@@ -217,7 +213,7 @@ async def test_resources_prompt_and_completion(client: Client, clip: Path) -> No
 
     templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
     assert "pixverse://videos/{video_id}" in templates
-    media_id = await _media(client, clip)
+    media_id = await upload(client, clip)
     done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
     status = await client.read_resource(f"pixverse://videos/{done['video_id']}")
     block = status.contents[0]
@@ -248,7 +244,7 @@ async def test_downloads_stay_in_the_output_folder_whatever_the_style_says(
 
     server = create_server(settings, policies=FAST_POLICIES)
     async with Client(server) as client:
-        media_id = await _media(client, clip)
+        media_id = await upload(client, clip)
         done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
     out = tmp_path / "out"
     async with PixVerseClient(settings) as pixverse:
