@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -185,6 +185,18 @@ async def connect(params: StdioServerParameters, name: str, mode: str = "auto") 
 # -- the sandbox --------------------------------------------------------------------------------
 
 
+def stop_process(proc: subprocess.Popen[Any], *, gently: Callable[[], None] | None = None) -> None:
+    """Ask a helper process to stop (`gently`, else SIGTERM), then kill it if it has not in 5 s."""
+    if proc.poll() is not None:
+        return
+    (gently or proc.terminate)()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class SandboxProcess:
     """A PixVerse sandbox in its own process, so the benchmark's clients never share its GIL."""
 
@@ -226,16 +238,13 @@ class SandboxProcess:
         return dict(httpx2.get(f"{self.base_url}/_sandbox/stats").json())
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, gently=self._close_stdin)
         self._errlog.close()
+
+    def _close_stdin(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
 
     def __enter__(self) -> SandboxProcess:
         return self

@@ -25,6 +25,7 @@ from _common import (
     server_env,
     small_clip,
     start_job,
+    stop_process,
 )
 from mcp import Client
 
@@ -61,13 +62,7 @@ class HttpServer:
                 time.sleep(0.05)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._errlog.close()
 
 
