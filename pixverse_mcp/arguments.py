@@ -1,6 +1,8 @@
 """Tool argument rules, checked before any request so a bad call costs nothing.
 
-Each error names the argument and the rule, for the model to fix its call.
+Each error names the argument and the rule, for the model to fix its call. The argument types below
+publish the bounds in the input schema, but take the raw JSON value: the checks here, not a lax
+conversion (`true` -> 1, `1e16` -> an int), decide what an argument means.
 """
 
 from __future__ import annotations
@@ -8,15 +10,57 @@ from __future__ import annotations
 import math
 import uuid
 
+from pydantic import WithJsonSchema
+
 from pixverse_mcp.errors import InputError
 from pixverse_mcp.wire import MAX_ID, parse_id
 
 MAX_PROMPT_CHARS = 2048
 MAX_SEED = 2_147_483_647
+# A double holds every integer only below 2^53; a larger JSON number may already have lost digits.
+_EXACT_FLOAT_LIMIT = 2**53
+
+ID_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            {"type": "string", "pattern": "^[0-9]{1,20}$"},
+        ]
+    }
+)
+"""An id argument's schema: an integer or a string of digits (ids pass 2^53, which JSON numbers
+do not hold exactly). The value itself reaches `id_argument` as sent."""
+OPTIONAL_ID_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            {"type": "string", "pattern": "^[0-9]{1,20}$"},
+            {"type": "null"},
+        ]
+    }
+)
+SEED_SCHEMA = WithJsonSchema({"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED})
+PROMPT_SCHEMA = WithJsonSchema({"type": ["string", "null"], "minLength": 1, "maxLength": MAX_PROMPT_CHARS})
+WAIT_SCHEMA = WithJsonSchema({"type": ["number", "null"], "minimum": 0})
 
 
 def id_argument(value: object, name: str) -> int:
-    """A PixVerse id given as an integer or a string of digits."""
+    """A PixVerse id given as an integer or a string of digits; never a boolean or an inexact number."""
+    if isinstance(value, bool):
+        raise InputError(
+            f"{name} must be an id (an integer or a string of digits), not {str(value).lower()}.",
+            argument=name,
+        )
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise InputError(f"{name} must be a whole number id, got {value!r}.", argument=name)
+        if abs(value) >= _EXACT_FLOAT_LIMIT:
+            raise InputError(
+                f"{name} {value!r} is a number too large to be exact (JSON numbers lose digits past 2^53): "
+                f'pass the id as a string of digits, e.g. "{int(value)}", exactly as it was given to you.',
+                argument=name,
+            )
+        value = int(value)
     try:
         return parse_id(value)
     except ValueError as exc:
@@ -64,6 +108,8 @@ def prompt_argument(value: object, name: str = "restyle_prompt") -> str:
 def seed_argument(value: object) -> int | None:
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_SEED:
+        value = int(value)  # 42.0 is 42; a double holds every seed exactly
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(f"seed must be a whole number from 0 to {MAX_SEED}, got {value!r}.", argument="seed")
     if not 0 <= value <= MAX_SEED:

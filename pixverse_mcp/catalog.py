@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import anyio
 
 from pixverse_mcp.client import PixVerseClient
@@ -28,7 +30,34 @@ class CatalogCache:
             return self._styles
 
 
-def matches(style: Restyle, query: str) -> bool:
-    """Case-insensitive match of every word of `query` against name, description and prompt."""
-    haystack = f"{style.name} {style.description} {style.prompt}".casefold()
-    return all(word in haystack for word in query.casefold().split())
+def _words(text: str) -> list[str]:
+    return "".join(ch if ch.isalnum() else " " for ch in text.casefold()).split()
+
+
+def _hits(style: Restyle, query_words: list[str]) -> int:
+    """How many query words a style matches: as the start of a word of its name, marker, description
+    or prompt ("sketch", "sket"), or as a near spelling of one ("skech" finds "Sketch")."""
+    words = _words(f"{style.name} {style.marker} {style.description} {style.prompt}")
+    return sum(
+        1
+        for word in query_words
+        if any(w.startswith(word) for w in words)
+        or (len(word) >= 4 and difflib.get_close_matches(word, words, n=1, cutoff=0.8))
+    )
+
+
+def search(styles: list[Restyle], query: str) -> list[Restyle]:
+    """The styles that match `query` best, in catalog order; every style for an empty query.
+
+    The documented catalog carries only names, so a style need not match every word ("anime style"
+    finds "Anime Cel"): the styles matching the most words are given, as long as they match at
+    least half of them.
+    """
+    query_words = _words(query)
+    if not query_words:
+        return list(styles)
+    scored = [(_hits(style, query_words), style) for style in styles]
+    best = max((hits for hits, _ in scored), default=0)
+    if best == 0 or best * 2 < len(query_words):
+        return []
+    return [style for hits, style in scored if hits == best]

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pixverse_mcp import __version__
+from pixverse_mcp import __version__, logs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,9 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = (args.log_level if args.command == "serve" else None) or os.environ.get(
         "PIXVERSE_LOG_LEVEL", "INFO"
     )
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(level)
     if args.command == "sandbox":
         from pixverse_mcp.sandbox import SandboxConfig, serve_forever
 

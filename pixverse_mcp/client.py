@@ -2,7 +2,8 @@
 
 Retry policy, in one place (see `_retrying`):
 - reads (status, style list, balance): retried with exponential backoff and jitter on transport
-  failures, 5xx, 500069 and 500100, bounded in attempts and total time, `Retry-After` honoured;
+  failures, 5xx, and the ErrCodes the table in `errors.py` marks `retry_reads` (500069, 500100),
+  bounded in attempts and total time, `Retry-After` honoured;
 - generate: re-sent only with the same `Ai-trace-id`, so PixVerse answers with the job it already
   made instead of starting a second one; an API error (500044, 500069, ...) is reported, not retried;
 - upload: re-sent (same trace id) only when the connection could not be made, before any byte went out.
@@ -61,7 +62,6 @@ _M = TypeVar("_M", bound=BaseModel)
 CHUNK_BYTES = 1024 * 1024
 LIST_PAGE_SIZE = 20
 LIST_MAX_PAGES = 50
-RETRYABLE_API_CODES = frozenset({500069, 500100})
 MAX_RETRY_AFTER = 30.0
 
 
@@ -119,9 +119,7 @@ def _should_retry(kind: CallKind) -> Callable[[Exception], bool | float]:
         elif kind == "generate":
             retry = isinstance(exc, TransportError)
         else:
-            retry = isinstance(exc, TransportError) or (
-                isinstance(exc, ApiError) and exc.code in RETRYABLE_API_CODES
-            )
+            retry = isinstance(exc, TransportError) or (isinstance(exc, ApiError) and exc.retry_reads)
         if not retry:
             return False
         retry_after = getattr(exc, "retry_after", None)
@@ -206,8 +204,14 @@ class PixVerseClient:
         return styles
 
     async def video_result(self, video_id: int) -> VideoResult:
-        """The state of one job."""
-        return await self._call("read", "GET", f"video/result/{video_id}", model=VideoResult)
+        """The state of one job.
+
+        Live replies may lack `id` (or carry 0), and no reply may re-point the answer at another job:
+        the result is always about the id asked for.
+        """
+        return await self._call(
+            "read", "GET", f"video/result/{video_id}", model=VideoResult, overrides={"id": video_id}
+        )
 
     async def balance(self) -> Balance:
         """The account's credits."""
@@ -330,6 +334,7 @@ class PixVerseClient:
         *,
         model: type[_M],
         trace_id: str | None = None,
+        overrides: dict[str, Any] | None = None,
         **request: Any,
     ) -> _M: ...
 
@@ -353,6 +358,7 @@ class PixVerseClient:
         *,
         model: type[_M] | None,
         trace_id: str | None = None,
+        overrides: dict[str, Any] | None = None,
         **request: Any,
     ) -> Any:
         """Send one API request under the retry policy of its kind; return `Resp`, read as `model`.
@@ -380,7 +386,11 @@ class PixVerseClient:
                     trace = sticky or new_trace_id()
                     try:
                         resp = await self._send_once(key, method, path, trace, **request)
-                        return resp if model is None else _read_as(model, resp, trace)
+                        if model is None:
+                            return resp
+                        if overrides and isinstance(resp, dict):
+                            resp = {**resp, **overrides}
+                        return _read_as(model, resp, trace)
                     except PixVerseError as exc:
                         # A request that never connected cannot have made a job.
                         lost_in_transit = lost_in_transit or (

@@ -52,6 +52,21 @@ class Settings(BaseModel):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     log_level: str = "INFO"
 
+    @field_validator("api_key")
+    @classmethod
+    def _plain_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A key must be sendable as an HTTP header as it is; the error never shows the key."""
+        if value is None:
+            return None
+        for index, ch in enumerate(value.get_secret_value(), 1):
+            if not ("!" <= ch <= "~"):
+                kind = "a space, tab or line break" if ch.isspace() else "a character that is not plain ASCII"
+                raise ValueError(
+                    f"PIXVERSE_API_KEY contains {kind} (at character {index}). Copy the key again from the "
+                    "PixVerse platform, without quotes or line breaks."
+                )
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -14,8 +14,9 @@ Every error text is written for the model reading it: what happened, then what t
         ├── AuthError          400012: the API key is wrong or revoked
         ├── InvalidRequestError  parameters PixVerse refused (400011, 400013, 400017, 400018, ...)
         ├── NotFoundError      500008, 500064: the video or media does not exist
-        ├── ModerationError    500054, 500063: the content was refused; credits are refunded
-        ├── BusyError          500044, 500069: too many jobs or high load; try again later
+        ├── ModerationError    500052, 500054, 500063: the content was refused; credits are refunded
+        ├── BusyError          500069: PixVerse is under high load; try again later
+        │   └── ConcurrencyLimitError  500044: the plan's jobs-at-once limit; no job was made
         ├── CreditsError       500060, 500090: the balance or a monthly limit ran out
         └── ServerError        500100, 99999 and any code not in the table
 """
@@ -85,15 +86,26 @@ class UncertainOutcomeError(TransportError):
 
 @dataclass(frozen=True)
 class ErrCodeInfo:
-    """What one PixVerse ErrCode means and what the assistant should do about it."""
+    """What one PixVerse ErrCode means, what the assistant should do about it, and whether a read retries it.
+
+    `retry_reads` marks temporary trouble on PixVerse's side: reads (status, list, balance) are tried again.
+    A generate is never re-sent on an ErrCode: the reply says what happened to the job.
+    """
 
     meaning: str
     next_step: str
     kind: type[ApiError]
+    retry_reads: bool = False
 
 
 class ApiError(PixVerseError):
     """PixVerse answered with a non-zero ErrCode."""
+
+    @property
+    def retry_reads(self) -> bool:
+        """Whether a read that got this error is worth trying again (temporary trouble at PixVerse)."""
+        info = ERR_CODES.get(self.code)
+        return info is not None and info.retry_reads
 
     def __init__(
         self,
@@ -129,7 +141,11 @@ class ModerationError(ApiError):
 
 
 class BusyError(ApiError):
-    """Too many jobs are running for the plan, or PixVerse is under high load."""
+    """PixVerse is under high load, or too many jobs are running for the plan."""
+
+
+class ConcurrencyLimitError(BusyError):
+    """500044: the plan's limit of jobs generating at once is reached; the refused request made no job."""
 
 
 class CreditsError(ApiError):
@@ -162,15 +178,13 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
         "video again with upload_video and use the new media_id. Otherwise fix the named parameter.",
         InvalidRequestError,
     ),
-    400018: ErrCodeInfo(
-        "the prompt is longer than 2048 characters",
-        "Shorten restyle_prompt to at most 2048 characters.",
-        InvalidRequestError,
-    ),
-    400019: ErrCodeInfo(
-        "the prompt is longer than 2048 characters",
-        "Shorten restyle_prompt to at most 2048 characters.",
-        InvalidRequestError,
+    **dict.fromkeys(
+        (400018, 400019),
+        ErrCodeInfo(
+            "the prompt is longer than 2048 characters",
+            "Shorten restyle_prompt to at most 2048 characters.",
+            InvalidRequestError,
+        ),
     ),
     400032: ErrCodeInfo(
         "the image id is invalid", "Upload the image again and use the new id.", NotFoundError
@@ -194,7 +208,12 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
     500044: ErrCodeInfo(
         "the plan's limit of jobs generating at the same time is reached",
         "Wait for a running job to finish (check it with get_status), then start this one again.",
-        BusyError,
+        ConcurrencyLimitError,
+    ),
+    500052: ErrCodeInfo(
+        "the uploaded media was refused by moderation",
+        "Upload a different video; this one will not be accepted.",
+        ModerationError,
     ),
     500054: ErrCodeInfo(
         "the content failed moderation (the image may be inappropriate)", _MODERATED, ModerationError
@@ -218,6 +237,7 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
         "PixVerse is under high load",
         "Try again in a minute.",
         BusyError,
+        retry_reads=True,
     ),
     500070: ErrCodeInfo(
         "the template is not activated", "Pick another style or activate it.", InvalidRequestError
@@ -232,7 +252,9 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
         "Top up credits in the PixVerse platform (check the balance with get_balance), then try again.",
         CreditsError,
     ),
-    500100: ErrCodeInfo("PixVerse had an internal database error", "Try again in a minute.", ServerError),
+    500100: ErrCodeInfo(
+        "PixVerse had an internal database error", "Try again in a minute.", ServerError, retry_reads=True
+    ),
     99999: ErrCodeInfo(
         "PixVerse reported an unknown error",
         "Try again; if it persists, contact PixVerse support with the trace id.",

@@ -10,46 +10,47 @@ from pathlib import Path
 
 import anyio
 
+from pixverse_mcp.budget import CallBudget
 from pixverse_mcp.client import PixVerseClient
-from pixverse_mcp.errors import BadResponseError
+from pixverse_mcp.errors import BadResponseError, NotFoundError, PixVerseError
 from pixverse_mcp.media import ensure_inside, safe_filename
 from pixverse_mcp.results import VideoStatus
-from pixverse_mcp.wire import VideoResult
+from pixverse_mcp.wire import JobState, VideoResult
 
 log = logging.getLogger(__name__)
 
-WaitProgress = Callable[[float, float, str], Awaitable[None]]
-"""Called with (seconds elapsed, seconds allowed, message) while a job is being waited for."""
+WaitProgress = Callable[[str], Awaitable[None]]
+"""Called with a message ("generating, 12 s elapsed") while a job is being waited for."""
 
-STATUS_NAMES = {1: "succeeded", 5: "generating", 6: "deleted", 7: "moderation_failed", 8: "failed"}
-TERMINAL_CODES = frozenset({1, 6, 7, 8})
 FIRST_POLL_SECONDS = 0.5
 POLL_GROWTH = 1.5
 CHECK_AGAIN_SECONDS = 20
 
 
 def status_name(code: int | None) -> str:
-    return STATUS_NAMES.get(code, "unknown") if code is not None else "unknown"
+    return JobState.from_code(code).value
 
 
-def status_message(code: int | None, video_id: int) -> str:
+def status_message(code: int | None, video_id: int, *, wait_seconds: float = 40.0) -> str:
     """One line that tells the assistant what a status means and what to do next."""
-    match code:
-        case 1:
+    match JobState.from_code(code):
+        case JobState.SUCCEEDED:
             return "The video is ready: share the url (and local_path when it was downloaded)."
-        case 5:
+        case JobState.GENERATING:
+            stage = {2: "Queued at PixVerse", 3: "In progress at PixVerse"}.get(code or 0, "Still generating")
             return (
-                f"Still generating. Call get_status with video_id {video_id} again (it waits up to about "
-                f"{CHECK_AGAIN_SECONDS * 2} s each time); restyles usually take one to a few minutes."
+                f"{stage}: the job is still running. Call get_status with video_id {video_id} again (it "
+                f"waits up to about {wait_seconds:g} s each time); restyles usually take one to a few "
+                "minutes."
             )
-        case 6:
+        case JobState.DELETED:
             return "This video was deleted and no longer exists. Restyle the source again to make a new one."
-        case 7:
+        case JobState.MODERATION_FAILED:
             return (
                 "The restyle failed content moderation. Change the prompt, the style or the video and try "
                 "again; PixVerse refunds the credits of this job automatically."
             )
-        case 8:
+        case JobState.FAILED:
             return (
                 "PixVerse failed to generate this video (a server-side failure). Starting the same restyle "
                 "again is reasonable."
@@ -61,14 +62,15 @@ def status_message(code: int | None, video_id: int) -> str:
             )
 
 
-def to_status(result: VideoResult, *, waited: float = 0.0) -> VideoStatus:
+def to_status(result: VideoResult, *, waited: float = 0.0, wait_seconds: float = 40.0) -> VideoStatus:
     code = result.status
-    done = code == 1
+    state = result.state
+    done = state is JobState.SUCCEEDED
     return VideoStatus(
         video_id=str(result.id),
-        status=status_name(code),
+        status=state.value,
         status_code=code,
-        message=status_message(code, result.id),
+        message=status_message(code, result.id, wait_seconds=wait_seconds),
         url=(result.url or None) if done else None,
         width=result.output_width if done else None,
         height=result.output_height if done else None,
@@ -76,39 +78,53 @@ def to_status(result: VideoResult, *, waited: float = 0.0) -> VideoStatus:
         style=result.style,
         seed=result.seed,
         waited_seconds=round(waited, 1),
-        check_again_in_seconds=CHECK_AGAIN_SECONDS if code == 5 else None,
+        check_again_in_seconds=CHECK_AGAIN_SECONDS if state is JobState.GENERATING else None,
     )
 
 
 async def wait_for_job(
     client: PixVerseClient,
     video_id: int,
+    budget: CallBudget,
     *,
-    wait_seconds: float,
+    first_check_seconds: float,
     max_interval: float = 1.5,
     on_progress: WaitProgress | None = None,
-) -> tuple[VideoResult, float]:
-    """Poll a job until it ends or `wait_seconds` pass; returns the last result and the time waited.
+) -> VideoResult | None:
+    """Poll a job until it ends or the budget's wait runs out; returns the last result seen.
 
-    Polls quickly at first, then every `max_interval` seconds, so a finished job is noticed within
-    about a second. Cancelling the caller stops the polling and leaves the job running at PixVerse.
+    The first check gets `first_check_seconds`; None means it did not answer in that time. Later
+    checks only run within the wait: one that would pass it is dropped, and so is one that fails
+    (the job is still what the last answer said), so running out of time answers "generating",
+    never a made-up failure. Polls quickly at first, then every `max_interval` seconds.
+    Cancelling the caller stops the polling and leaves the job running at PixVerse.
     """
-    started = anyio.current_time()
-    deadline = started + wait_seconds
+    result: VideoResult | None = None
+    with anyio.move_on_after(first_check_seconds):
+        result = await client.video_result(video_id)
+    if result is None:
+        return None
     interval = FIRST_POLL_SECONDS
-    result = await client.video_result(video_id)
-    while True:
-        elapsed = anyio.current_time() - started
-        if result.status in TERMINAL_CODES or anyio.current_time() >= deadline:
-            return result, elapsed
+    while not result.state.ended and budget.wait_left() > 0:
         if on_progress is not None:
-            await on_progress(elapsed, wait_seconds, f"{status_name(result.status)}, {elapsed:.1f} s elapsed")
-        await anyio.sleep(max(0.0, min(interval, deadline - anyio.current_time())))
+            await on_progress(f"{_stage(result)}, {budget.elapsed():.0f} s elapsed")
+        await anyio.sleep(min(interval, budget.wait_left()))
         interval = min(interval * POLL_GROWTH, max_interval)
-        # A poll that would run past the deadline (slow replies, retries) is dropped: the answer
-        # is then the last status seen, still "generating", and the job carries on.
-        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
-            result = await client.video_result(video_id)
+        with anyio.move_on_after(budget.wait_left()):
+            try:
+                result = await client.video_result(video_id)
+            except NotFoundError:
+                raise
+            except PixVerseError as exc:
+                log.info(
+                    "status check of %s failed, keeping the last status: %s", video_id, type(exc).__name__
+                )
+                return result
+    return result
+
+
+def _stage(result: VideoResult) -> str:
+    return {2: "queued", 3: "in progress"}.get(result.status or 0, result.state.value)
 
 
 def video_filename(video_id: int, style: str | None) -> str:

@@ -38,9 +38,10 @@ class Style(BaseModel):
 
     restyle_id: str = Field(description="Pass it to restyle_video as restyle_id.")
     name: str
-    description: str = ""
-    prompt: str = Field("", description="The look this style asks for.")
-    cover_url: str | None = Field(None, description="A preview picture of the style.")
+    thumbnail: str | None = Field(None, description="A picture of the look.")
+    marker: str | None = Field(None, description='A label such as "new".')
+    description: str | None = None
+    prompt: str | None = None
 
 
 class StyleCatalog(BaseModel):

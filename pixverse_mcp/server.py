@@ -1,7 +1,8 @@
 """The MCP server: tools, resources and a prompt over the modules that do the work.
 
-`create_server(settings)` builds a ready `MCPServer`; the lifespan opens the PixVerse client (and,
-in sandbox mode, the embedded sandbox) once, and every tool reads them from `Runtime`.
+`create_server(settings)` builds a ready server; the lifespan opens the PixVerse client (and, in
+sandbox mode, the embedded sandbox) once, and every tool reads it from the `Runtime`. Each tool is
+declared with `tooling.register`: named after its function, logged, errors mapped, schema tight.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Annotated, Any
 from urllib.parse import unquote, urlparse
 
 import anyio
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INVALID_PARAMS,
     CallToolResult,
     Completion,
     CompletionArgument,
@@ -29,36 +31,39 @@ from mcp.types import (
 )
 from pydantic import Field
 
-from pixverse_mcp import __version__, arguments, flow, jobs, media
-from pixverse_mcp.catalog import CatalogCache, matches
+from pixverse_mcp import __version__, arguments, jobs, logs, media
+from pixverse_mcp.budget import CATALOG_CHECK_SECONDS, CallBudget, CallProgress
+from pixverse_mcp.catalog import CatalogCache, search
 from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
-from pixverse_mcp.errors import InputError, PixVerseError
-from pixverse_mcp.flow import Runtime, tool_call
+from pixverse_mcp.delivery import structured
+from pixverse_mcp.errors import InputError, NotFoundError, PixVerseError
+from pixverse_mcp.restyle import follow, start_restyle
 from pixverse_mcp.results import BalanceResult, RestyleResult, Style, StyleCatalog, UploadResult, VideoStatus
+from pixverse_mcp.runtime import Runtime
+from pixverse_mcp.tooling import PixVerseServer, clean_doc, register, tool_parameters
 from pixverse_mcp.wire import Restyle
 
 log = logging.getLogger(__name__)
 
-INSTRUCTIONS = """\
-Restyle videos with PixVerse. The usual flow: list_restyles to pick a style (or write a
-restyle_prompt), upload_video with a local path or a public URL, restyle_video with the media_id,
-then get_status until the job is done. Waiting calls return after wait_seconds at most (about
-40 s by default, capped by the server); if the job is still generating, call get_status again with
-the same video_id. restyle_video costs credits; every other tool is free. Ids are strings of
-digits; pass them back as they came."""
-
 ROOTS_TIMEOUT_SECONDS = 3.0
-CATALOG_CHECK_SECONDS = 5.0
-
-IdArg = Annotated[int | str, Field(description="A PixVerse id: an integer or a string of its digits.")]
+READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=True)
 WaitArg = Annotated[
-    float | None,
-    Field(description="Seconds to wait for the job to finish (default about 40; 0 answers at once)."),
+    Any, arguments.WAIT_SCHEMA, Field(description="Seconds to wait for the job to end (0 answers at once).")
 ]
-DownloadArg = Annotated[
-    bool | None, Field(description="Save the finished video to the server's output folder.")
-]
+DownloadArg = Annotated[bool | None, Field(description="Save the finished video in the output folder.")]
+
+
+def _instructions(settings: Settings) -> str:
+    return (
+        "Restyle videos with PixVerse: list_restyles to pick a style (or write a restyle_prompt), "
+        "upload_video with a local path or a public URL, restyle_video with the media_id, then "
+        "get_status until the job is done. Waiting calls return within about "
+        f"{settings.default_wait_seconds:g} s by default; if the job is still generating, call "
+        "get_status again with the same video_id. "
+        "restyle_video costs credits; every other tool is free. Ids are strings of digits; pass them back "
+        "as they came."
+    )
 
 
 def create_server(
@@ -66,7 +71,7 @@ def create_server(
     *,
     policies: dict[CallKind, RetryPolicy] | None = None,
     client_roots: bool = True,
-) -> MCPServer[Runtime]:
+) -> PixVerseServer:
     """Build the MCP server for these settings.
 
     Args:
@@ -75,10 +80,11 @@ def create_server(
         client_roots: honour the folders an MCP client offers as roots. Only for a client on the
             same machine (stdio): over HTTP a client's roots would open the server's own disk.
     """
+    logs.quiet_libraries()
     runtime = Runtime(settings=settings, policies=policies, client_roots=client_roots)
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+    async def lifespan(_: Any) -> AsyncIterator[Runtime]:
         # In-process clients may enter the lifespan more than once; they share one PixVerse client.
         await runtime.open()
         try:
@@ -86,39 +92,36 @@ def create_server(
         finally:
             await runtime.close()
 
-    def wait_budget(wait_seconds: object) -> float:
-        return arguments.wait_argument(
-            wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
-        )
-
-    server: MCPServer[Runtime] = MCPServer(
+    server = PixVerseServer(
         "pixverse-restyle",
         title="PixVerse Restyle",
-        instructions=INSTRUCTIONS,
+        instructions=_instructions(settings),
         version=__version__,
         lifespan=lifespan,
-        log_level=settings.log_level if settings.log_level in _LEVELS else "INFO",  # type: ignore[arg-type]
+        log_level=settings.log_level,  # type: ignore[arg-type]
     )
 
-    @server.tool(
-        title="List restyle styles",
-        annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=True),
-    )
+    def budget_for(wait_seconds: object) -> CallBudget:
+        wait = arguments.wait_argument(
+            wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
+        )
+        return CallBudget.start(wait, settings.max_wait_seconds)
+
+    @register(server, title="List restyle styles", annotations=READ_ONLY)
     async def list_restyles(
         query: Annotated[
-            str, Field(description="Words to look for in the style names and descriptions; empty lists all.")
+            str, Field(description="Words to look for in style names (empty lists all).", max_length=200)
         ] = "",
-    ) -> StyleCatalog:
-        """List the PixVerse restyle styles, optionally filtered by words in their name or description.
+    ) -> Annotated[CallToolResult, StyleCatalog]:
+        """List PixVerse's restyle styles, optionally those matching words. Free.
 
-        Free. Use a style's restyle_id with restyle_video, or write your own restyle_prompt instead.
+        Pass a style's restyle_id to restyle_video, or describe your own look with restyle_prompt.
         """
-        with tool_call("list_restyles"):
-            query = arguments.text_argument(query, "query", max_len=200)
-            _, catalog = runtime.ready()
-            return _catalog_answer(await catalog.styles(), query)
+        query = arguments.text_argument(query, "query", max_len=200)
+        return structured(_catalog_answer(await runtime.styles.styles(), query))
 
-    @server.tool(
+    @register(
+        server,
         title="Upload a video",
         annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True),
     )
@@ -126,47 +129,46 @@ def create_server(
         ctx: Context,
         path: Annotated[
             str | None,
-            Field(
-                description="A local mp4 or mov file: absolute, ~/..., or relative to the first allowed root."
-            ),
+            Field(description="A local mp4/mov: absolute, ~/..., or relative to the first allowed folder."),
         ] = None,
         url: Annotated[
-            str | None, Field(description="A public http(s) URL of an mp4 or mov video; PixVerse fetches it.")
+            str | None, Field(description="A public http(s) URL of an mp4/mov; PixVerse fetches it.")
         ] = None,
-    ) -> UploadResult:
-        """Upload a video to PixVerse so it can be restyled; give exactly one of path or url.
+    ) -> Annotated[CallToolResult, UploadResult]:
+        """Upload a video to PixVerse for restyling; give exactly one of path or url. Free.
 
-        Free. A local file is checked first (mp4 or mov, at most 16 s, 50 MB and 1920 pixels on the
-        longer side) and refused with the fix if it would not be accepted. Returns the media_id
-        to pass to restyle_video as video_media_id.
+        A local file is checked first (mp4 or mov, at most 16 s, 50 MB and 1920 px on the longer side)
+        and refused with the fix if PixVerse would refuse it. Returns the media_id for restyle_video.
         """
-        with tool_call("upload_video"):
-            chosen = arguments.exactly_one(path=path, url=url)
-            client, _ = runtime.ready()
-            if chosen == "url":
-                checked_url = media.validate_video_url(
-                    arguments.text_argument(url, "url", max_len=media.MAX_URL_LENGTH)
-                )
-                client.require_key()
-                uploaded = await client.upload_url(checked_url)
-                return UploadResult(
+        chosen = arguments.exactly_one(path=path, url=url)
+        client = runtime.api
+        if chosen == "url":
+            checked_url = media.validate_video_url(
+                arguments.text_argument(url, "url", max_len=media.MAX_URL_LENGTH)
+            )
+            client.require_key()
+            uploaded = await client.upload_url(checked_url)
+            return structured(
+                UploadResult(
                     media_id=str(uploaded.media_id),
                     media_type=uploaded.media_type,
                     url=uploaded.url,
                     source="url",
                     message=_upload_message(uploaded.media_type, uploaded.media_id),
                 )
-            raw_path = arguments.text_argument(path, "path", max_len=4096)
-            offered = await _client_roots(ctx) if runtime.client_roots else ()
-            roots = (*settings.allowed_dirs, *offered)
-            probe = await anyio.to_thread.run_sync(media.check_local_video, raw_path, roots)
-            client.require_key()
+            )
+        raw_path = arguments.text_argument(path, "path", max_len=4096)
+        offered = await _client_roots(ctx) if runtime.client_roots else ()
+        roots = (*settings.allowed_dirs, *offered)
+        probe = await anyio.to_thread.run_sync(media.check_local_video, raw_path, roots)
+        client.require_key()
 
-            async def sent(done: int, total: int) -> None:
-                await ctx.report_progress(done, total, f"uploaded {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+        async def sent(done: int, total: int) -> None:
+            await ctx.report_progress(done, total, f"uploaded {done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
-            uploaded = await client.upload_file(probe.path, on_progress=sent)
-            return UploadResult(
+        uploaded = await client.upload_file(probe.path, on_progress=sent)
+        return structured(
+            UploadResult(
                 media_id=str(uploaded.media_id),
                 media_type=uploaded.media_type,
                 url=uploaded.url,
@@ -178,8 +180,10 @@ def create_server(
                 size_bytes=probe.size_bytes,
                 message=_upload_message(uploaded.media_type, uploaded.media_id),
             )
+        )
 
-    @server.tool(
+    @register(
+        server,
         title="Restyle a video (costs credits)",
         annotations=ToolAnnotations(
             readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
@@ -188,21 +192,25 @@ def create_server(
     async def restyle_video(
         ctx: Context,
         video_media_id: Annotated[
-            int | str | None,
-            Field(description="The media_id from upload_video (give this or source_video_id)."),
+            Any,
+            arguments.OPTIONAL_ID_SCHEMA,
+            Field(description="media_id from upload_video (or source_video_id)."),
         ] = None,
         source_video_id: Annotated[
-            int | str | None, Field(description="A PixVerse video_id of a finished video of at most 16 s.")
+            Any,
+            arguments.OPTIONAL_ID_SCHEMA,
+            Field(description="video_id of a finished video of at most 16 s."),
         ] = None,
         restyle_id: Annotated[
-            int | str | None,
-            Field(description="A style's restyle_id from list_restyles (or give restyle_prompt)."),
+            Any,
+            arguments.OPTIONAL_ID_SCHEMA,
+            Field(description="restyle_id from list_restyles (or restyle_prompt)."),
         ] = None,
         restyle_prompt: Annotated[
-            str | None, Field(description="Your own description of the look, 1 to 2048 characters.")
+            Any, arguments.PROMPT_SCHEMA, Field(description="Your own description of the look.")
         ] = None,
         seed: Annotated[
-            int | None, Field(description="Optional seed, 0 to 2147483647, to repeat a result.")
+            Any, arguments.SEED_SCHEMA, Field(description="Optional seed, to repeat a result.")
         ] = None,
         wait_seconds: WaitArg = None,
         download: DownloadArg = None,
@@ -210,112 +218,110 @@ def create_server(
             str | None,
             Field(
                 description=(
-                    "Only to recover from an earlier restyle_video call that failed after sending: pass its "
-                    "trace id with the same arguments and PixVerse answers with the job it already made, "
-                    "without charging again."
+                    "Only to recover a call that failed after sending: its trace_id, with the same "
+                    "arguments; PixVerse answers with the job it made for it instead of starting another."
                 )
             ),
         ] = None,
     ) -> Annotated[CallToolResult, RestyleResult]:
-        """Start a restyle of a video with PixVerse. This COSTS CREDITS for every call that starts a job.
+        """Start a PixVerse restyle of a video. COSTS CREDITS for every call that starts a job.
 
-        Give exactly one source (video_media_id or source_video_id) and exactly one style
-        (restyle_id or restyle_prompt). Waits up to wait_seconds for the result and answers with
-        the video_id and status; if it is still generating, call get_status with that video_id
-        instead of calling restyle_video again (that would start and pay for a second job).
+        Give exactly one source (video_media_id or source_video_id) and one style (restyle_id or
+        restyle_prompt). Waits up to wait_seconds and answers with the video_id and status; if it is
+        still generating, call get_status with that video_id, not restyle_video again (that would start
+        and pay for a second job).
         """
-        with tool_call("restyle_video") as call:
-            source_name = arguments.exactly_one(
-                video_media_id=video_media_id, source_video_id=source_video_id
+        source_name = arguments.exactly_one(video_media_id=video_media_id, source_video_id=source_video_id)
+        style_name = arguments.exactly_one(restyle_id=restyle_id, restyle_prompt=restyle_prompt)
+        body: dict[str, Any] = {
+            source_name: arguments.id_argument(
+                video_media_id if source_name == "video_media_id" else source_video_id, source_name
             )
-            style_name = arguments.exactly_one(restyle_id=restyle_id, restyle_prompt=restyle_prompt)
-            body: dict[str, Any] = {
-                source_name: arguments.id_argument(
-                    video_media_id if source_name == "video_media_id" else source_video_id, source_name
-                )
-            }
-            if style_name == "restyle_id":
-                body["restyle_id"] = arguments.id_argument(restyle_id, "restyle_id")
-            else:
-                body["restyle_prompt"] = arguments.prompt_argument(restyle_prompt)
-            if (checked_seed := arguments.seed_argument(seed)) is not None:
-                body["seed"] = checked_seed
-            budget = wait_budget(wait_seconds)
-            if trace_id is not None:
-                trace_id = arguments.trace_id_argument(trace_id)
-            client, catalog = runtime.ready()
-            client.require_key()
-            started_at = anyio.current_time()
-            if "restyle_id" in body:
-                await _check_restyle_id(catalog, body["restyle_id"])
-            job, trace_id = await flow.start_restyle(
-                runtime, body, ctx, deadline=started_at + budget, trace_id=trace_id
-            )
-            call.trace_id = trace_id
-            extra = {
-                "credits": job.credits,
-                "trace_id": trace_id,
-                "restyle_id": str(body["restyle_id"]) if "restyle_id" in body else None,
-                "restyle_prompt": body.get("restyle_prompt"),
-            }
-            remaining = max(0.0, budget - (anyio.current_time() - started_at))
-            return await flow.follow(
-                runtime, ctx, job.video_id, remaining, download, result_type=RestyleResult, extra=extra
-            )
+        }
+        if style_name == "restyle_id":
+            body["restyle_id"] = arguments.id_argument(restyle_id, "restyle_id")
+        else:
+            body["restyle_prompt"] = arguments.prompt_argument(restyle_prompt)
+        if (checked_seed := arguments.seed_argument(seed)) is not None:
+            body["seed"] = checked_seed
+        budget = budget_for(wait_seconds)
+        if trace_id is not None:
+            trace_id = arguments.trace_id_argument(trace_id)
+        runtime.api.require_key()
+        progress = CallProgress(ctx, budget)
+        if "restyle_id" in body:
+            await _check_restyle_id(runtime.styles, body["restyle_id"], budget)
+        started = await start_restyle(runtime, body, budget, progress, trace_id=trace_id)
+        extra = {
+            "credits": started.job.credits,
+            "trace_id": started.trace_id,
+            "restyle_id": str(body["restyle_id"]) if "restyle_id" in body else None,
+            "restyle_prompt": body.get("restyle_prompt"),
+        }
+        return await follow(
+            runtime,
+            started.job.video_id,
+            budget,
+            progress,
+            download,
+            result_type=RestyleResult,
+            extra=extra,
+            started_here=True,
+        )
 
-    @server.tool(
-        title="Get a restyle's status",
-        annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=True),
-    )
+    @register(server, title="Get a restyle's status", annotations=READ_ONLY)
     async def get_status(
         ctx: Context,
-        video_id: IdArg,
+        video_id: Annotated[
+            Any, arguments.ID_SCHEMA, Field(description="The video_id restyle_video answered.")
+        ],
         wait_seconds: WaitArg = None,
         download: DownloadArg = None,
     ) -> Annotated[CallToolResult, VideoStatus]:
-        """Check a restyle job, waiting up to wait_seconds for it to finish. Free.
+        """Check a restyle job, waiting up to wait_seconds for it to end. Free.
 
-        Answers with status succeeded (with the video url), generating (call again), deleted,
-        moderation_failed (change the input; credits are refunded), failed or unknown.
+        Status: succeeded (with the url), generating (call again), deleted, moderation_failed (change the
+        input; credits are refunded), failed or unknown.
         """
-        with tool_call("get_status"):
-            checked_id = arguments.id_argument(video_id, "video_id")
-            budget = wait_budget(wait_seconds)
-            client, _ = runtime.ready()
-            client.require_key()
-            return await flow.follow(
-                runtime, ctx, checked_id, budget, download, result_type=VideoStatus, extra={}
-            )
+        checked_id = arguments.id_argument(video_id, "video_id")
+        budget = budget_for(wait_seconds)
+        runtime.api.require_key()
+        return await follow(
+            runtime,
+            checked_id,
+            budget,
+            CallProgress(ctx, budget),
+            download,
+            result_type=VideoStatus,
+            extra={},
+            started_here=False,
+        )
 
-    @server.tool(
-        title="Get the credit balance",
-        annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=True),
-    )
-    async def get_balance() -> BalanceResult:
+    @register(server, title="Get the credit balance", annotations=READ_ONLY)
+    async def get_balance() -> Annotated[CallToolResult, BalanceResult]:
         """Show the PixVerse account's credits (monthly, package and total). Free."""
-        with tool_call("get_balance"):
-            client, _ = runtime.ready()
-            balance = await client.balance()
-            monthly, package = balance.credit_monthly or 0, balance.credit_package or 0
-            return BalanceResult(
+        balance = await runtime.api.balance()
+        monthly, package = balance.credit_monthly or 0, balance.credit_package or 0
+        return structured(
+            BalanceResult(
                 account_id=str(balance.account_id) if balance.account_id is not None else None,
                 credit_monthly=monthly,
                 credit_package=package,
                 total=monthly + package,
                 message=f"{monthly + package} credits left ({monthly} monthly, {package} from packages).",
             )
+        )
 
     @server.resource(
         "pixverse://restyles",
         name="restyle-catalog",
         title="PixVerse restyle catalog",
-        description="Every restyle style with its id, name, description, prompt and cover picture.",
+        description="Every restyle style with its id, name and thumbnail, as JSON.",
         mime_type="application/json",
     )
     async def restyle_catalog() -> str:
         try:
-            _, catalog = runtime.ready()
-            return _catalog_answer(await catalog.styles(), "").model_dump_json(indent=2)
+            return _catalog_answer(await runtime.styles.styles(), "").model_dump_json(exclude_none=True)
         except (PixVerseError, ToolError) as exc:
             raise ResourceError(str(exc)) from None
 
@@ -329,20 +335,26 @@ def create_server(
     async def video_resource(video_id: str) -> str:
         try:
             checked = arguments.id_argument(video_id, "video_id")
-            client, _ = runtime.ready()
-            result = await client.video_result(checked)
-            return jobs.to_status(result).model_dump_json(indent=2)
+        except InputError as exc:
+            # A malformed id is the caller's mistake: invalid params, not a server failure.
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+        try:
+            result = await runtime.api.video_result(checked)
+            return jobs.to_status(result, wait_seconds=settings.default_wait_seconds).model_dump_json(
+                exclude_none=True
+            )
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from None
         except (PixVerseError, ToolError) as exc:
             raise ResourceError(str(exc)) from None
 
-    @server.prompt(title="Restyle a video")
-    def restyle(video: str, style: str = "") -> str:
-        """Walk through restyling a video: pick a style, upload, restyle, wait, hand over the result.
-
-        Args:
-            video: a local path or public URL of the video
-            style: a style name or id from the catalog, or words describing the look
-        """
+    def restyle(
+        video: Annotated[str, Field(description="The video: a local path or a public http(s) URL.")],
+        style: Annotated[
+            str, Field(description="A style name or id from the catalog, or words describing the look.")
+        ] = "",
+    ) -> str:
+        """Restyle a video step by step: pick a style, upload, restyle, wait, hand over the result."""
         wanted = style.strip() or "one that suits the video (ask me if unsure)"
         return (
             f"Please restyle this video with PixVerse: {video}\n"
@@ -358,6 +370,10 @@ def create_server(
             "5. Give me the video url (and local_path if it was saved), and what the status message says."
         )
 
+    server.prompt(title="Restyle a video", description=clean_doc(restyle))(restyle)
+
+    _publish_wait_bounds(server, settings)
+
     @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
     async def complete(
         ref: PromptReference | ResourceTemplateReference,
@@ -367,8 +383,7 @@ def create_server(
         if not (isinstance(ref, PromptReference) and ref.name == "restyle" and argument.name == "style"):
             return None
         try:
-            _, catalog = runtime.ready()
-            styles = await catalog.styles()
+            styles = await runtime.styles.styles()
         except (PixVerseError, ToolError):
             return Completion(values=[], total=0, has_more=False)
         typed = argument.value.casefold()
@@ -378,11 +393,19 @@ def create_server(
     return server
 
 
-_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+def _publish_wait_bounds(server: PixVerseServer, settings: Settings) -> None:
+    """Put this server's default and longest wait into the wait_seconds schemas, from the settings."""
+    for name in ("restyle_video", "get_status"):
+        wait = tool_parameters(server, name)["properties"]["wait_seconds"]
+        wait["maximum"] = settings.max_wait_seconds
+        wait["description"] = (
+            f"Seconds to wait for the job to end (default {settings.default_wait_seconds:g}, "
+            f"at most {settings.max_wait_seconds:g}; 0 answers at once)."
+        )
 
 
 def _catalog_answer(styles: list[Restyle], query: str) -> StyleCatalog:
-    chosen = [s for s in styles if matches(s, query)] if query.strip() else list(styles)
+    chosen = search(styles, query)
     if chosen:
         message = "Pass a style's restyle_id to restyle_video, or describe your own look with restyle_prompt."
     else:
@@ -392,9 +415,10 @@ def _catalog_answer(styles: list[Restyle], query: str) -> StyleCatalog:
             Style(
                 restyle_id=str(s.restyle_id),
                 name=s.name,
-                description=s.description,
-                prompt=s.prompt,
-                cover_url=s.cover_url,
+                description=s.description or None,
+                prompt=s.prompt or None,
+                thumbnail=s.cover_url,
+                marker=s.marker or None,
             )
             for s in chosen
         ],
@@ -433,12 +457,12 @@ async def _client_roots(ctx: Context) -> tuple[Path, ...]:
     return tuple(folders)
 
 
-async def _check_restyle_id(catalog: CatalogCache, restyle_id: int) -> None:
+async def _check_restyle_id(catalog: CatalogCache, restyle_id: int, budget: CallBudget) -> None:
     """Refuse a restyle_id the catalog does not list; if the catalog cannot be read, let PixVerse judge."""
     styles = []
     try:
         # A slow catalog must not eat the call's time: if it does not come quickly, PixVerse judges.
-        with anyio.move_on_after(CATALOG_CHECK_SECONDS):
+        with anyio.move_on_after(budget.step(CATALOG_CHECK_SECONDS, at_least=CATALOG_CHECK_SECONDS)):
             styles = await catalog.styles()
     except PixVerseError as exc:
         log.info("could not read the catalog to check restyle_id: %s", type(exc).__name__)

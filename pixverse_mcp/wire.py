@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from pixverse_mcp.errors import BadResponseError, api_error
 
@@ -129,14 +130,49 @@ class UploadedMedia(WireModel):
 
 
 class StartedJob(WireModel):
-    """Resp of a generate call."""
+    """Resp of a generate call. The restyle page says `credits`; another feature's page says `credit`."""
 
     video_id: WireId
-    credits: LooseInt = None
+    credits: LooseInt = Field(None, validation_alias=AliasChoices("credits", "credit"))
+
+
+class JobState(StrEnum):
+    """What a job's status code means, in the names the tools answer with."""
+
+    SUCCEEDED = "succeeded"
+    GENERATING = "generating"
+    DELETED = "deleted"
+    MODERATION_FAILED = "moderation_failed"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def from_code(cls, code: int | None) -> JobState:
+        return _STATE_BY_CODE.get(code, cls.UNKNOWN) if code is not None else cls.UNKNOWN
+
+    @property
+    def ended(self) -> bool:
+        """The job will not change any more (unknown codes are not taken as an end)."""
+        return self not in (JobState.GENERATING, JobState.UNKNOWN)
+
+
+# 1 and 5..8 are documented; other clients of the live API see 2 (queued) and 3 (in progress).
+_STATE_BY_CODE = {
+    1: JobState.SUCCEEDED,
+    2: JobState.GENERATING,
+    3: JobState.GENERATING,
+    5: JobState.GENERATING,
+    6: JobState.DELETED,
+    7: JobState.MODERATION_FAILED,
+    8: JobState.FAILED,
+}
 
 
 class VideoResult(WireModel):
-    """Resp of the video result call: the state of one job."""
+    """Resp of the video result call: the state of one job.
+
+    `id` may be missing or 0 in live replies; the client fills in the id it asked for.
+    """
 
     id: WireId
     status: LooseInt = None
@@ -150,6 +186,10 @@ class VideoResult(WireModel):
     resolution_ratio: LooseInt = None
     create_time: LooseStr = None
     modify_time: LooseStr = None
+
+    @property
+    def state(self) -> JobState:
+        return JobState.from_code(self.status)
 
 
 class Balance(WireModel):
@@ -168,6 +208,8 @@ class Restyle(BaseModel):
     prompt: str = ""
     cover_url: str | None = None
     description: str = ""
+    marker: str = ""
+    """A label PixVerse puts on some styles, such as "new"."""
 
 
 _LIST_KEYS = ("list", "restyle_list", "items", "data", "records", "rows", "result")
@@ -201,20 +243,26 @@ def parse_restyle_page(resp: Any) -> tuple[list[Restyle], int | None]:
             restyle_id = parse_id(_first(item, "restyle_id", "id"))
         except ValueError:
             continue
-        prompt = str(_first(item, "restyle_prompt", "prompt") or "")
-        name = str(_first(item, "restyle_name", "name", "title") or f"Style {restyle_id}")
-        cover = _first(item, "cover_url", "thumbnail", "cover", "image_url", "preview_url")
-        description = str(_first(item, "description", "desc") or _summary(prompt))
+        prompt = _text(_first(item, "restyle_prompt", "prompt"))
+        name = _text(_first(item, "name", "display_name", "restyle_name", "title")) or f"Style {restyle_id}"
+        cover = _first(item, "thumbnail", "thumbnail_url", "cover_url", "cover", "image_url", "preview_url")
+        description = _text(_first(item, "description", "desc")) or _summary(prompt)
         styles.append(
             Restyle(
                 restyle_id=restyle_id,
                 name=name,
                 prompt=prompt,
-                cover_url=str(cover) if cover else None,
+                cover_url=str(cover) if isinstance(cover, str) else None,
                 description=description,
+                marker=_text(_first(item, "marker", "tag"))[:40],
             )
         )
     return styles, total
+
+
+def _text(value: object) -> str:
+    """A text field of a reply; anything that is not text (a number, a list) counts as absent."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
 
 
 def _summary(prompt: str, limit: int = 140) -> str:

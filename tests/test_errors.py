@@ -50,16 +50,20 @@ async def test_generating_answers_with_check_again(
 
 
 def test_every_status_code_is_mapped() -> None:
-    for code, name in [
-        (1, "succeeded"),
-        (5, "generating"),
-        (6, "deleted"),
-        (7, "moderation_failed"),
-        (8, "failed"),
+    for code, name, needle in [
+        (1, "succeeded", "ready"),
+        (2, "generating", "Queued"),
+        (3, "generating", "In progress"),
+        (5, "generating", "Still generating"),
+        (6, "deleted", "deleted"),
+        (7, "moderation_failed", "moderation"),
+        (8, "failed", "failed to generate"),
     ]:
         assert status_name(code) == name
-        assert status_message(code, 42)
-    for odd in (0, 2, 9, 99, None):
+        assert needle in status_message(code, 42)
+        if name == "generating":
+            assert "get_status with video_id 42" in status_message(code, 42)
+    for odd in (0, 4, 9, 99, None):
         assert status_name(odd) == "unknown"
         answer = to_status(VideoResult.model_validate({"id": 42, "status": odd}))
         assert answer.status == "unknown" and "does not know" in answer.message

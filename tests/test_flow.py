@@ -33,7 +33,7 @@ async def test_whole_flow(client: Client, clip: Path, sandbox: SandboxServer) ->
     catalog = await call_ok(client, "list_restyles")
     assert catalog["count"] >= 8 and catalog["count"] == len(catalog["styles"]) == catalog["total"]
     style = catalog["styles"][0]
-    assert style["restyle_id"].isdigit() and style["name"] and style["cover_url"]
+    assert style["restyle_id"].isdigit() and style["name"] and style["thumbnail"]
 
     uploaded = await call_ok(client, "upload_video", {"path": str(clip)})
     assert uploaded["media_id"].isdigit() and int(uploaded["media_id"]) > 2**53

@@ -1,0 +1,172 @@
+"""How a tool is declared: one decorator that names it, logs it, maps its errors, and keeps its schema tight.
+
+Every tool of this server is registered through `register`, which
+- takes the tool's name from the function and its description from the docstring, cleaned of indentation
+  (so it reads the same on every Python version);
+- runs the body inside `tool_call`: one log line per call, and every failure turned into a `ToolError`
+  the model can read (a crash says so without leaking its text);
+- publishes a compact schema: no generated `title` keys, and `additionalProperties: false`, because
+  `PixVerseServer.call_tool` refuses unknown arguments by name before the body runs (an argument this
+  version lacks, such as a guessed `dry_run`, must never be dropped silently on a paid tool).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+
+from pixverse_mcp.client import last_trace_id
+from pixverse_mcp.errors import PixVerseError
+
+log = logging.getLogger("pixverse_mcp.tools")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class CallRecord:
+    """What one tool call wants in its log line beyond the defaults."""
+
+    tool: str
+    trace_id: str | None = None
+    video_id: int | None = None
+
+
+current_call: ContextVar[CallRecord | None] = ContextVar("current_call", default=None)
+"""The record of the tool call running in this task (None outside a tool call)."""
+
+
+@contextmanager
+def tool_call(tool: str) -> Iterator[CallRecord]:
+    """Run one tool: log its outcome in one line, and turn every failure into a ToolError for the model."""
+    started = time.monotonic()
+    record = CallRecord(tool)
+    token = current_call.set(record)
+    outcome = "ok"
+    try:
+        yield record
+    except ToolError as exc:
+        outcome = f"error: {exc}"
+        raise
+    except PixVerseError as exc:
+        outcome = f"error: {type(exc).__name__}"
+        raise ToolError(str(exc)) from None
+    except Exception as exc:
+        outcome = f"crash: {type(exc).__name__}"
+        log.exception("%s failed unexpectedly", tool)
+        raise ToolError(
+            f"{tool} failed unexpectedly ({type(exc).__name__}). Nothing more is known to this server; "
+            "try again, and if it keeps failing, check the server's log."
+        ) from None
+    except BaseException:
+        outcome = "cancelled"
+        raise
+    finally:
+        current_call.reset(token)
+        log.info(
+            "tool=%s outcome=%s duration=%.3fs trace_id=%s%s",
+            tool,
+            outcome[:200],
+            time.monotonic() - started,
+            record.trace_id or last_trace_id.get(),
+            f" video_id={record.video_id}" if record.video_id is not None else "",
+        )
+
+
+class PixVerseServer(MCPServer[Any]):
+    """The SDK's server, refusing unknown tool arguments by name before a tool runs."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            known = list(tool.parameters.get("properties", {}))
+            unknown = [key for key in arguments if key not in known]
+            if unknown:
+                names = ", ".join(repr(key) for key in unknown)
+                raise ToolError(
+                    f"{name} has no argument {names}; nothing was done or sent. Its arguments are: "
+                    f"{', '.join(known) or 'none'}. Call it again with only those."
+                )
+        return await super().call_tool(name, arguments, context)
+
+
+def clean_doc(fn: Callable[..., Any]) -> str:
+    """A docstring without its source indentation (Python 3.13 strips it, 3.11 and 3.12 do not)."""
+    return inspect.cleandoc(fn.__doc__ or "")
+
+
+def register(
+    server: MCPServer[Any],
+    *,
+    title: str,
+    annotations: ToolAnnotations,
+    meta: dict[str, Any] | None = None,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Register an async function as a tool named after it, run inside `tool_call`."""
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            with tool_call(name):
+                return await fn(*args, **kwargs)
+
+        server.add_tool(
+            run, name=name, title=title, description=clean_doc(fn), annotations=annotations, meta=meta
+        )
+        tool = _registered(server, name)
+        tool.parameters = {**strip_titles(tool.parameters), "additionalProperties": False}
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = strip_titles(tool.fn_metadata.output_schema)
+        return fn
+
+    return decorate
+
+
+def _registered(server: MCPServer[Any], name: str) -> Tool:
+    tool = server._tool_manager.get_tool(name)  # the SDK keeps no public handle on a registered tool
+    if tool is None:
+        raise KeyError(f"no tool named {name!r} is registered")
+    return tool
+
+
+def tool_parameters(server: MCPServer[Any], name: str) -> dict[str, Any]:
+    """The input schema a registered tool publishes, to adjust in place before the server runs."""
+    return _registered(server, name).parameters
+
+
+def strip_titles(schema: Any) -> Any:
+    """A JSON schema without the `title` keys pydantic generates (they repeat the property names).
+
+    Only keywords are touched: a property that is itself named "title" stays.
+    """
+    if isinstance(schema, list):
+        return [strip_titles(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    cleaned: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs", "patternProperties") and isinstance(value, dict):
+            cleaned[key] = {name: strip_titles(sub) for name, sub in value.items()}
+        else:
+            cleaned[key] = strip_titles(value)
+    return cleaned
