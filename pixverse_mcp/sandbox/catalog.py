@@ -25,13 +25,14 @@ _POSTER = "trunc(val/48)*48+24"
 
 @dataclass(frozen=True)
 class Style:
-    """One restyle preset as the list endpoint shows it, plus how it is rendered."""
+    """One restyle preset: what the list endpoint shows, its words, and how it is rendered."""
 
     restyle_id: int
     name: str
     prompt: str
     keywords: tuple[str, ...]
     chain: tuple[FilterStep, ...]
+    marker: str = ""  # the web API's badge: "new" on recently added styles
 
     def steps(self, seed: int) -> list[FilterStep]:
         """The full filter chain for ``seed``, including the even-size/yuv420p finish."""
@@ -115,6 +116,7 @@ STYLES: tuple[Style, ...] = (
         "A thermal camera view where brightness becomes a false-color heat map.",
         ("thermal", "heat", "infrared", "predator", "false-color", "heatmap"),
         (("hue", "s=0"), ("pseudocolor", "preset=turbo")),
+        marker="new",
     ),
     Style(
         1010,
@@ -122,6 +124,7 @@ STYLES: tuple[Style, ...] = (
         "A soft dreamy glow with blurred highlights and pastel, lifted colors.",
         ("dream", "dreamy", "soft", "glow", "pastel", "fairy", "ethereal", "blur"),
         (("gblur", "sigma=2.5"), ("curves", "preset=lighter"), ("hue", "s=0.7")),
+        marker="new",
     ),
 )
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Endpoint = Literal["upload", "generate", "list", "result", "balance"]
-ENDPOINTS: tuple[Endpoint, ...] = ("upload", "generate", "list", "result", "balance")
+from .endpoints import ENDPOINT_NAMES
 
 FaultKind = Literal["hang", "html", "err_code", "lowercase", "drop", "malformed", "empty", "job_outcome"]
 
@@ -35,7 +34,7 @@ class Fault(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    endpoint: Endpoint | Literal["*"] = "*"
+    endpoint: str = "*"  # an endpoint name from endpoints.ENDPOINTS, or "*"
     kind: FaultKind
     count: int = Field(default=1, ge=1)
     when: Literal["before", "after"] = "before"
@@ -43,6 +42,13 @@ class Fault(BaseModel):
     code: int | None = None
     http_status: int | None = Field(default=None, ge=100, le=599)
     retry_after: float | None = Field(default=None, ge=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _known_endpoint(cls, value: str) -> str:
+        if value != "*" and value not in ENDPOINT_NAMES:
+            raise ValueError(f"endpoint must be one of {', '.join(ENDPOINT_NAMES)} or *")
+        return value
 
     @model_validator(mode="after")
     def _check_code(self) -> Self:

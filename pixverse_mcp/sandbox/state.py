@@ -16,20 +16,23 @@ import weakref
 from collections import Counter, defaultdict, deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import render
 from .catalog import Style
-from .faults import ENDPOINTS, Fault
+from .endpoints import ENDPOINT_NAMES
+from .faults import Fault
+from .replies import Reply
 
 # Ids start above 2**53: a client that reads ids as JSON doubles gets them wrong and fails.
 ID_BASE = 2**53
 TRACE_IDS_KEPT = 10_000
+RUNNING_STATUSES = frozenset({2, 3, 5})  # queued, in progress, generating
 
 
 class SandboxConfig(BaseModel):
@@ -48,21 +51,19 @@ class SandboxConfig(BaseModel):
     data_dir: Path | None = None
     render_workers: int = Field(default=2, ge=1)
     account_id: int = ID_BASE + 4242
+    # How the replies look. The defaults follow the documentation; the others are shapes seen live.
+    list_shape: Literal["documented", "web"] = "documented"
+    result_id: Literal["present", "absent", "zero"] = "present"
+    queued_statuses: bool = False
+    generate_credit_key: Literal["credits", "credit"] = "credits"
+    # Read upload bodies at this rate (a throttled link: 12.5e6 is 100 Mbit/s); None: unthrottled.
+    upload_bytes_per_second: float | None = Field(default=None, gt=0)
 
     @field_validator("path_prefix")
     @classmethod
     def _normalize_prefix(cls, value: str) -> str:
         value = value.strip().strip("/")
         return f"/{value}" if value else ""
-
-
-@dataclass
-class Reply:
-    """A finished HTTP reply, kept so a reused trace id can get exactly the same bytes back."""
-
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,9 +134,13 @@ class SandboxState:
             self.faults: list[Fault] = []
             self.media: dict[int, Media] = {}
             self.jobs: dict[int, Job] = {}
-            self.requests: Counter[str] = Counter({name: 0 for name in ENDPOINTS})
+            self.requests: Counter[str] = Counter({name: 0 for name in ENDPOINT_NAMES})
             # Bounded: a long --sandbox session polls for hours; tests need only the recent ones.
-            self.trace_ids: dict[str, deque[str]] = {name: deque(maxlen=TRACE_IDS_KEPT) for name in ENDPOINTS}
+            self.trace_ids: dict[str, deque[str]] = {
+                name: deque(maxlen=TRACE_IDS_KEPT) for name in ENDPOINT_NAMES
+            }
+            self.upload_pauses = 0
+            self.upload_bytes_paced = 0
             self.jobs_per_trace_id: Counter[str] = Counter()
             self.jobs_created = 0
             self._key_hashes: set[str] = set()
@@ -176,6 +181,12 @@ class SandboxState:
                 # Only a hash is kept: the sandbox never stores or echoes keys.
                 self._key_hashes.add(hashlib.sha256(api_key.encode()).hexdigest())
 
+    def count_upload_pause(self, paced_bytes: int) -> None:
+        """One pause of a paced upload body (see ``SandboxConfig.upload_bytes_per_second``)."""
+        with self.lock:
+            self.upload_pauses += 1
+            self.upload_bytes_paced += paced_bytes
+
     def stats(self) -> dict[str, Any]:
         """Counters for tests: requests per endpoint, jobs per trace id, trace ids seen."""
         with self.lock:
@@ -188,6 +199,8 @@ class SandboxState:
                 "faults_pending": len(self.faults),
                 "credit_monthly": self.credit_monthly,
                 "credit_package": self.credit_package,
+                "upload_pauses": self.upload_pauses,
+                "upload_bytes_paced": self.upload_bytes_paced,
             }
 
     # -- faults ------------------------------------------------------------------------------
@@ -247,7 +260,7 @@ class SandboxState:
 
     def running_jobs(self) -> int:
         with self.lock:
-            return sum(1 for job in self.jobs.values() if self.status(job) == 5)
+            return sum(1 for job in self.jobs.values() if self.status(job) in RUNNING_STATUSES)
 
     def admission_error(self) -> int | None:
         """500044 past the concurrency limit, 500090 without enough credits, else None."""
@@ -312,11 +325,18 @@ class SandboxState:
             job.render_done = True
 
     def status(self, job: Job) -> int:
-        """1/5/6/7/8. Status 5 lasts until the render is done AND job_seconds have passed."""
+        """1/2/3/5/6/7/8. Status 5 lasts until the render is done AND job_seconds have passed.
+
+        With ``queued_statuses`` the job says 2 (queued) for the first third of job_seconds and
+        3 (in progress) for the second third, as some live replies do, then 5.
+        """
         with self.lock:
             if job.final is not None:
                 return job.final
-            if time.monotonic() - job.started < self.config.job_seconds or not job.render_done:
+            elapsed, seconds = time.monotonic() - job.started, self.config.job_seconds
+            if elapsed < seconds or not job.render_done:
+                if self.config.queued_statuses and elapsed < seconds * 2 / 3:
+                    return 2 if elapsed < seconds / 3 else 3
                 return 5
             if job.outcome is not None:
                 job.final = job.outcome
