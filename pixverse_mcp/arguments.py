@@ -23,7 +23,7 @@ _EXACT_FLOAT_LIMIT = 2**53
 ID_SCHEMA = WithJsonSchema(
     {
         "anyOf": [
-            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            {"type": "integer", "minimum": 1},
             {"type": "string", "pattern": "^[0-9]{1,20}$"},
         ]
     }
@@ -33,7 +33,7 @@ do not hold exactly). The value itself reaches `id_argument` as sent."""
 OPTIONAL_ID_SCHEMA = WithJsonSchema(
     {
         "anyOf": [
-            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            {"type": "integer", "minimum": 1},
             {"type": "string", "pattern": "^[0-9]{1,20}$"},
             {"type": "null"},
         ]

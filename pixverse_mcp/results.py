@@ -12,13 +12,13 @@ from pydantic import BaseModel, Field
 class VideoStatus(BaseModel):
     """The state of a restyle job, as the tools answer it."""
 
-    video_id: str = Field(description="The job's id, as a string of digits (exact beyond 2^53).")
+    video_id: str = Field(description="The job's id (digits).")
     status: str = Field(
         description="succeeded, generating, deleted, moderation_failed, failed or unknown",
     )
-    status_code: int | None = Field(description="PixVerse's raw status: 1, 5, 6, 7, 8 or another value")
+    status_code: int | None = Field(description="PixVerse's raw status code.")
     message: str = Field(description="What the status means and what to do next.")
-    url: str | None = Field(None, description="The finished video (status succeeded).")
+    url: str | None = Field(None, description="The finished video.")
     width: int | None = None
     height: int | None = None
     size_bytes: int | None = None
@@ -26,11 +26,11 @@ class VideoStatus(BaseModel):
     seed: int | None = None
     waited_seconds: float = 0.0
     check_again_in_seconds: int | None = Field(
-        None, description="While generating: when calling get_status again makes sense."
+        None, description="While generating: when to call get_status again."
     )
-    local_path: str | None = Field(None, description="Where the video was saved, when downloaded.")
-    preview_path: str | None = Field(None, description="The preview picture saved next to the video.")
-    preview_note: str | None = Field(None, description="Why no preview picture was made, if none was.")
+    local_path: str | None = Field(None, description="The saved copy, when downloaded.")
+    preview_path: str | None = Field(None, description="The saved preview picture.")
+    preview_note: str | None = Field(None, description="Why there is no preview picture.")
 
 
 class Style(BaseModel):
@@ -70,10 +70,10 @@ class UploadResult(BaseModel):
 
 
 class RestyleResult(VideoStatus):
-    """A restyle job that was started, and how far it got while the call waited."""
+    """A restyle job that was started, and how far it got."""
 
-    credits: int | None = Field(None, description="Credits this job cost, when PixVerse says.")
-    trace_id: str = Field(description="The request's trace id, for PixVerse support.")
+    credits: int | None = Field(None, description="Credits the job cost.")
+    trace_id: str = Field(description="For PixVerse support, and for recovery.")
     restyle_id: str | None = None
     restyle_prompt: str | None = None
 

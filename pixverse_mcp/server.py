@@ -218,8 +218,8 @@ def create_server(
             str | None,
             Field(
                 description=(
-                    "Only to recover a call that failed after sending: its trace_id, with the same "
-                    "arguments; PixVerse answers with the job it made for it instead of starting another."
+                    "Only to recover a call that failed after sending: its trace_id, same arguments; "
+                    "PixVerse answers with the job it made for it."
                 )
             ),
         ] = None,

@@ -5,7 +5,7 @@ Every tool of this server is registered through `register`, which
   (so it reads the same on every Python version);
 - runs the body inside `tool_call`: one log line per call, and every failure turned into a `ToolError`
   the model can read (a crash says so without leaking its text);
-- publishes a compact schema: no generated `title` keys, and `additionalProperties: false`, because
+- publishes a compact schema (see `compact_schema`) with `additionalProperties: false`, because
   `PixVerseServer.call_tool` refuses unknown arguments by name before the body runs (an argument this
   version lacks, such as a guessed `dry_run`, must never be dropped silently on a paid tool).
 """
@@ -132,9 +132,9 @@ def register(
             run, name=name, title=title, description=clean_doc(fn), annotations=annotations, meta=meta
         )
         tool = _registered(server, name)
-        tool.parameters = {**strip_titles(tool.parameters), "additionalProperties": False}
+        tool.parameters = {**compact_schema(tool.parameters), "additionalProperties": False}
         if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = strip_titles(tool.fn_metadata.output_schema)
+            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
         return fn
 
     return decorate
@@ -152,21 +152,31 @@ def tool_parameters(server: MCPServer[Any], name: str) -> dict[str, Any]:
     return _registered(server, name).parameters
 
 
-def strip_titles(schema: Any) -> Any:
-    """A JSON schema without the `title` keys pydantic generates (they repeat the property names).
+def compact_schema(schema: Any) -> Any:
+    """A JSON schema as small as it can be with the same meaning: every conversation pays for it.
 
-    Only keywords are touched: a property that is itself named "title" stays.
+    Drops the `title` keys pydantic generates (they repeat the property names) and `"default": null`,
+    and writes `anyOf` over plain types as one `type` list (`{"type": ["string", "null"]}`). Only
+    keywords are touched: a property that is itself named "title" stays.
     """
     if isinstance(schema, list):
-        return [strip_titles(item) for item in schema]
+        return [compact_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     cleaned: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == "title" and isinstance(value, str):
+        if (key == "title" and isinstance(value, str)) or (key == "default" and value is None):
             continue
         if key in ("properties", "$defs", "patternProperties") and isinstance(value, dict):
-            cleaned[key] = {name: strip_titles(sub) for name, sub in value.items()}
+            cleaned[key] = {name: compact_schema(sub) for name, sub in value.items()}
         else:
-            cleaned[key] = strip_titles(value)
+            cleaned[key] = compact_schema(value)
+    options = cleaned.get("anyOf")
+    if isinstance(options, list) and options and all(_plain_type(option) for option in options):
+        del cleaned["anyOf"]
+        cleaned["type"] = [option["type"] for option in options]
     return cleaned
+
+
+def _plain_type(option: Any) -> bool:
+    return isinstance(option, dict) and set(option) == {"type"} and isinstance(option["type"], str)
