@@ -28,6 +28,7 @@ from pixverse_mcp.catalog import CatalogCache
 from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy, last_trace_id, new_trace_id
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import BusyError, NotFoundError, PixVerseError, TransportError
+from pixverse_mcp.fetching import FetchRules, unfetchable_reason
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.wire import StartedJob, VideoResult
 
@@ -40,6 +41,7 @@ SUBMIT_SECONDS_MIN = 25.0
 REQUEST_SECONDS_MIN = 10.0
 SLOT_CHECK_SECONDS_MIN = 5.0
 PREVIEW_SECONDS = 10.0
+SAVE_PREVIEW_SECONDS = 5.0
 FIRST_CHECK_SECONDS = 10.0
 
 
@@ -317,7 +319,7 @@ async def follow(
         if result.status != 1:
             return answer(status)
         want_download = settings.auto_download if download is None else download
-        return await finish(runtime, ctx, result, status, want_download)
+        return await finish(runtime, ctx, result, status, want_download, wait_left=budget - waited)
     except NotFoundError:
         if runtime.slots is not None:
             runtime.slots.finished(video_id)
@@ -347,15 +349,32 @@ def _unknown(
 
 
 async def finish(
-    runtime: Runtime, ctx: Context, result: VideoResult, status: VideoStatus, want_download: bool
+    runtime: Runtime,
+    ctx: Context,
+    result: VideoResult,
+    status: VideoStatus,
+    want_download: bool,
+    *,
+    wait_left: float = 0.0,
 ) -> CallToolResult:
-    """A succeeded job: save it when asked, and add the preview picture."""
+    """A succeeded job: save it when asked, and add the preview picture.
+
+    Only an http(s) URL is fetched, under the fetch rules; the download gets the call's wait budget
+    left plus a fixed allowance, the preview a few seconds; whatever fails, the answer keeps the
+    status and the URL and says why there is no file or picture.
+    """
     client, _ = runtime.ready()
+    settings = runtime.settings
     if not result.url:
         status.message = (
             "PixVerse reports the video as done but gave no URL yet. Call get_status again in a moment."
         )
         return answer(status)
+    if (refusal := unfetchable_reason(result.url)) is not None:
+        status.message += f" {refusal}"
+        status.preview_note = f"no preview picture: {refusal}"[:300]
+        return answer(status)
+    rules = FetchRules.for_base_url(client.base_url)
     local: Path | None = None
     if want_download:
 
@@ -363,24 +382,36 @@ async def finish(
             await ctx.report_progress(done, total, f"downloaded {done / 1e6:.1f} MB")
 
         try:
-            local = await jobs.save_video(client, result, runtime.settings.output_dir, on_progress=fetched)
+            local = await jobs.save_video(
+                client,
+                result,
+                settings.output_dir,
+                max_bytes=settings.max_download_bytes,
+                seconds=jobs.download_seconds(wait_left, settings.timeouts.download),
+                on_progress=fetched,
+            )
             status.local_path = str(local)
         except Exception as exc:  # the copy is optional; the url is the answer
-            status.message += f" Saving a local copy failed ({exc}); the url still works."
+            status.message += f" Saving a local copy failed: {exc}"
     preview: bytes | None = None
-    # A preview is a nicety; the video is the answer, so it gets a few seconds at most.
-    with anyio.move_on_after(PREVIEW_SECONDS) as scope:
-        try:
-            preview = await jobs.make_preview(local if local is not None else result.url)
-            if local is not None:
+    # A preview is a nicety; the video is the answer, so it gets a few seconds at most. A local
+    # preview reads only the file just saved; without one, the URL is read under the same rules.
+    seconds = min(PREVIEW_SECONDS, settings.timeouts.download)
+    try:
+        preview = await jobs.make_preview(
+            local if local is not None else result.url,
+            rules=rules,
+            max_bytes=settings.max_download_bytes,
+            seconds=seconds,
+        )
+        if local is not None:
+            with anyio.fail_after(SAVE_PREVIEW_SECONDS):
                 saved = await jobs.save_beside(local, ".preview.jpg", preview)
-                status.preview_path = str(saved)
-        except Exception as exc:
-            status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
-    if scope.cancelled_caught and preview is None:
-        status.preview_note = f"no preview picture: reading the video took over {PREVIEW_SECONDS:g} s"
-    elif scope.cancelled_caught:
+            status.preview_path = str(saved)
+    except TimeoutError:
         status.preview_note = "the preview picture is here, but saving it next to the video timed out"
+    except Exception as exc:
+        status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
     return answer(status, preview, local)
 
 
