@@ -7,7 +7,8 @@ a video (the download and the preview) goes through these rules:
 - only http(s) URLs are fetched, never ``file:``, bare paths or any other scheme;
 - each hop's host is resolved first (bounded in time) and refused if ANY of its addresses is
   internal: loopback, private, shared, link-local, reserved, multicast or unspecified. Loopback
-  is allowed only when the API base URL is itself on loopback (the sandbox); private ranges never;
+  is allowed only when the API base URL is itself on loopback (the sandbox); private ranges
+  never, except the API's own origin (the host this server already sends its key to);
 - the connection goes to the address that was checked (the host name stays in the Host header
   and in TLS SNI and certificate checks), so a second DNS answer cannot swap in another address;
 - at most ``MAX_REDIRECTS`` redirects are followed, each checked the same way.
@@ -63,18 +64,31 @@ def _is_loopback_host(host: str) -> bool:
         return False
 
 
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
 @dataclass(frozen=True)
 class FetchRules:
     """Which addresses a video may be fetched from."""
 
     allow_loopback: bool = False
+    api_origin: tuple[str, str, int] | None = None
     max_redirects: int = MAX_REDIRECTS
     resolve_seconds: float = RESOLVE_SECONDS
 
     @classmethod
     def for_base_url(cls, base_url: str) -> FetchRules:
-        """Loopback is allowed only when the API itself is on loopback (the sandbox's result URLs)."""
-        return cls(allow_loopback=_is_loopback_host(urlsplit(base_url).hostname or ""))
+        """Loopback is allowed only when the API itself is on loopback (the sandbox's result URLs).
+
+        The API's own origin (scheme, host and port) is trusted wherever it is: this server
+        already talks to it, so a sandbox shared on a private address still serves its files.
+        """
+        return cls(
+            allow_loopback=_is_loopback_host(urlsplit(base_url).hostname or ""), api_origin=_origin(base_url)
+        )
 
 
 def unfetchable_reason(url: str | None) -> str | None:
@@ -116,11 +130,11 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-def _pick(host: str, addresses: list[str], rules: FetchRules) -> str:
-    """The address to connect to; refused if any address of the host is internal."""
+def _pick(host: str, addresses: list[str], rules: FetchRules, *, trusted: bool = False) -> str:
+    """The address to connect to; refused if any address of the host is internal (unless `trusted`)."""
     if not addresses:
         raise ConnectError(f"The video host {host!r} has no address. Call get_status again later.")
-    for text in addresses:
+    for text in [] if trusted else addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         if is_internal(address, allow_loopback=rules.allow_loopback):
             named = host if host.strip("[]") == str(address) else f"{host} is {address}"
@@ -140,11 +154,11 @@ def _unresolvable(host: str, reason: str) -> ConnectError:
     return ConnectError(f"The video host {host!r} could not be looked up ({reason}). Try again later.")
 
 
-async def resolve(host: str, port: int, rules: FetchRules) -> str:
+async def resolve(host: str, port: int, rules: FetchRules, *, trusted: bool = False) -> str:
     """Check a host (a literal address, or every address its name resolves to); the one to use."""
     literal = _literal(host)
     if literal is not None:
-        return _pick(host, [str(literal)], rules)
+        return _pick(host, [str(literal)], rules, trusted=trusted)
     try:
         with anyio.fail_after(rules.resolve_seconds):
             found = await anyio.to_thread.run_sync(_addresses, host, port, abandon_on_cancel=True)
@@ -152,14 +166,16 @@ async def resolve(host: str, port: int, rules: FetchRules) -> str:
         raise _unresolvable(host, f"no answer in {rules.resolve_seconds:g} s") from None
     except (OSError, UnicodeError) as exc:
         raise _unresolvable(host, type(exc).__name__) from None
-    return _pick(host, found, rules)
+    return _pick(host, found, rules, trusted=trusted)
 
 
-def resolve_blocking(host: str, port: int, rules: FetchRules, seconds: float) -> str:
+def resolve_blocking(
+    host: str, port: int, rules: FetchRules, seconds: float, *, trusted: bool = False
+) -> str:
     """`resolve` for worker threads: the lookup runs in a helper thread so it can be given up on."""
     literal = _literal(host)
     if literal is not None:
-        return _pick(host, [str(literal)], rules)
+        return _pick(host, [str(literal)], rules, trusted=trusted)
     outcome: list[list[str] | BaseException] = []
 
     def lookup() -> None:
@@ -176,7 +192,7 @@ def resolve_blocking(host: str, port: int, rules: FetchRules, seconds: float) ->
     found = outcome[0]
     if isinstance(found, BaseException):
         raise _unresolvable(host, type(found).__name__)
-    return _pick(host, found, rules)
+    return _pick(host, found, rules, trusted=trusted)
 
 
 @dataclass(frozen=True)
@@ -186,6 +202,9 @@ class _Hop:
     url: httpx2.URL
     host: str
     port: int
+
+    def is_api(self, rules: FetchRules) -> bool:
+        return rules.api_origin == (self.url.scheme, self.host.lower(), self.port)
 
 
 def _hop(url: str) -> _Hop:
@@ -238,7 +257,7 @@ async def open_stream(
     current = url
     for _ in range(rules.max_redirects + 1):
         hop = _hop(current)
-        address = await resolve(hop.host, hop.port, rules)
+        address = await resolve(hop.host, hop.port, rules, trusted=hop.is_api(rules))
         request = http.build_request("GET", **_pinned(hop, address, headers))
         response = await http.send(request, stream=True)
         try:
@@ -266,7 +285,7 @@ def open_stream_blocking(
     timeout = httpx2.Timeout(max(0.05, seconds))
     for _ in range(rules.max_redirects + 1):
         hop = _hop(current)
-        address = resolve_blocking(hop.host, hop.port, rules, seconds)
+        address = resolve_blocking(hop.host, hop.port, rules, seconds, trusted=hop.is_api(rules))
         request = http.build_request("GET", timeout=timeout, **_pinned(hop, address, headers))
         response = http.send(request, stream=True)
         try:

@@ -27,7 +27,7 @@ from pixverse_mcp import jobs
 from pixverse_mcp.catalog import CatalogCache
 from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy, last_trace_id, new_trace_id
 from pixverse_mcp.config import Settings
-from pixverse_mcp.errors import BusyError, NotFoundError, PixVerseError, TransportError
+from pixverse_mcp.errors import BusyError, NotFoundError, PixVerseError, TimeoutError_, TransportError
 from pixverse_mcp.fetching import FetchRules, unfetchable_reason
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.wire import StartedJob, VideoResult
@@ -391,6 +391,11 @@ async def finish(
                 on_progress=fetched,
             )
             status.local_path = str(local)
+        except TimeoutError_ as exc:
+            # A host too slow for the download is too slow for a preview: answer now.
+            status.message += f" Saving a local copy failed: {exc}"
+            status.preview_note = "no preview picture: the video's host is too slow (see message)"
+            return answer(status)
         except Exception as exc:  # the copy is optional; the url is the answer
             status.message += f" Saving a local copy failed: {exc}"
     preview: bytes | None = None

@@ -119,6 +119,11 @@ async def test_loopback_is_refused_when_the_api_is_not_local(api: HostileApi, tm
         await fetch(REMOTE)
     assert api.hits == []
     assert await fetch(LOCAL) == dest.stat().st_size > 0
+    # The API's own origin is trusted wherever it is; another port on the same address is not.
+    assert await fetch(FetchRules.for_base_url(f"http://127.0.0.1:{api.port}")) > 0
+    with pytest.raises(FetchRefused, match="internal address"):
+        await fetch(FetchRules(api_origin=("http", "127.0.0.1", api.port + 1)))
+    assert await fetch(FetchRules(api_origin=("http", "127.0.0.1", api.port))) > 0
 
 
 def test_the_download_cap_is_read_from_the_environment() -> None:

@@ -215,8 +215,7 @@ async def test_a_dripping_download_stops_at_its_time_bound(api: HostileApi, out:
     settings = hostile_settings(api, out, timeouts=Timeouts(connect=2, read=5, download=1))
     result = await call(settings, download=True)
     status = assert_nothing_fetched(result, api.url("/drip.mp4"), out, "took longer than 1 s")
-    assert "took over 1 s" in status["preview_note"]
-    assert running_previews() == 0
+    assert "too slow" in status["preview_note"]
 
 
 async def test_previews_of_endless_urls_give_up_and_free_their_thread(
