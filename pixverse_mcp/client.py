@@ -37,6 +37,7 @@ from pixverse_mcp.errors import (
     TransportError,
     UncertainOutcomeError,
 )
+from pixverse_mcp.fetching import FetchRules, download_to
 from pixverse_mcp.wire import (
     Balance,
     Restyle,
@@ -282,37 +283,32 @@ class PixVerseClient:
             timeout=self._slow_upload,
         )
 
-    async def download(self, url: str, dest: Path, *, on_progress: ProgressCallback | None = None) -> int:
+    async def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        max_bytes: int,
+        seconds: float,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
         """Stream a finished video to `dest` (the caller picks a temporary name); returns the byte count.
 
-        The API key is not sent: the video URL belongs to a file host, not to the API.
+        Bounded by `fetching.download_to`: http(s) only, redirects checked by hand, no internal
+        address (loopback only when the base URL is on loopback), at most `max_bytes` decoded
+        bytes and `seconds` in all. The API key is not sent: the video URL belongs to a file host.
         """
-        written = 0
-        try:
-            # Video links may redirect to a CDN; the API key is never on this request, so following is safe.
-            async with self._http.stream(
-                "GET", url, timeout=self._slow_download, follow_redirects=True
-            ) as response:
-                if response.status_code != 200:
-                    raise TransportError(
-                        f"Downloading the video failed with HTTP {response.status_code}. "
-                        "The link may have expired: call get_status again for a fresh URL.",
-                        http_status=response.status_code,
-                    )
-                total = int(response.headers.get("content-length") or 0)
-                async with await anyio.open_file(dest, "wb") as file:
-                    async for chunk in response.aiter_bytes(CHUNK_BYTES):
-                        await file.write(chunk)
-                        written += len(chunk)
-                        if on_progress is not None:
-                            await on_progress(written, total or written)
-        except httpx2.TimeoutException:
-            raise TimeoutError_("Downloading the video timed out. Try again with download=true.") from None
-        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
-            raise TransportError(
-                f"Downloading the video failed ({type(exc).__name__}). Try again with download=true."
-            ) from None
-        return written
+        return await download_to(
+            url,
+            dest,
+            rules=FetchRules.for_base_url(self.base_url),
+            http_timeout=httpx2.Timeout(
+                self._settings.timeouts.read, connect=self._settings.timeouts.connect
+            ),
+            max_bytes=max_bytes,
+            seconds=seconds,
+            on_progress=on_progress,
+        )
 
     # -- plumbing ------------------------------------------------------------------------------
 

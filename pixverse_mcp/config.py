@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 DEFAULT_BASE_URL = "https://app-api.pixverse.ai"
+DEFAULT_MAX_DOWNLOAD_MB = 200.0
 
 
 def _default_output_dir() -> Path:
@@ -29,7 +30,9 @@ class Timeouts(BaseModel):
     connect: float = Field(10.0, gt=0)
     read: float = Field(30.0, gt=0, description="quick calls: status, list, balance, generate")
     upload: float = Field(300.0, gt=0, description="a whole upload of up to 50 MB")
-    download: float = Field(300.0, gt=0, description="a whole download of a finished video")
+    download: float = Field(
+        300.0, gt=0, description="the longest any fetch of a finished video takes (download and preview)"
+    )
 
 
 class Settings(BaseModel):
@@ -47,6 +50,9 @@ class Settings(BaseModel):
     default_wait_seconds: float = Field(40.0, ge=0)
     max_wait_seconds: float = Field(50.0, ge=0)
     max_concurrent_jobs: int | None = Field(None, ge=1)
+    max_download_mb: float = Field(
+        DEFAULT_MAX_DOWNLOAD_MB, gt=0, description="the largest video saved or read for a preview (decoded)"
+    )
     catalog_ttl_seconds: float = Field(300.0, ge=0)
     poll_max_interval: float = Field(1.5, gt=0, description="longest pause between two status checks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
@@ -85,6 +91,10 @@ class Settings(BaseModel):
     def _resolve_output(cls, value: Path) -> Path:
         return Path(value).expanduser().resolve()
 
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
+
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some fields replaced and validated again."""
         return Settings(**{**dict(self), **changes})
@@ -108,6 +118,8 @@ class Settings(BaseModel):
             values["max_wait_seconds"] = float(wait)
         if jobs := env.get("PIXVERSE_MAX_CONCURRENT_JOBS", "").strip():
             values["max_concurrent_jobs"] = int(jobs)
+        if cap := env.get("PIXVERSE_MAX_DOWNLOAD_MB", "").strip():
+            values["max_download_mb"] = float(cap)
         if level := env.get("PIXVERSE_LOG_LEVEL", "").strip():
             values["log_level"] = level.upper()
         if token := env.get("PIXVERSE_MCP_TOKEN", "").strip():

@@ -17,12 +17,16 @@ from pydantic import BaseModel
 
 from pixverse_mcp import jobs
 from pixverse_mcp.budget import PREVIEW_SECONDS, CallBudget, CallProgress
+from pixverse_mcp.errors import TimeoutError_
+from pixverse_mcp.fetching import FetchRules, unfetchable_reason
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.wire import VideoResult
 
 SAVE_RESERVE_SECONDS = 1.0
 """Kept back from a download for writing the answer."""
+SAVE_PREVIEW_SECONDS = 5.0
+"""Writing the preview picture next to the saved video."""
 
 
 async def finish(
@@ -33,49 +37,69 @@ async def finish(
     budget: CallBudget,
     progress: CallProgress,
 ) -> CallToolResult:
-    """A succeeded job: save it when asked, and add the preview picture, within the call's budget."""
+    """A succeeded job: save it when asked, and add the preview picture, within the call's budget.
+
+    Only an http(s) URL is fetched, under the fetch rules; the download gets what is left of the
+    call's time, the preview a few seconds; whatever fails, the answer keeps the status and the URL
+    and says why there is no file or picture.
+    """
     client = runtime.api
+    settings = runtime.settings
     if not result.url:
         status.message = (
             "PixVerse reports the video as done but gave no URL yet. Call get_status again in a moment."
         )
         return answer(status)
+    if (refusal := unfetchable_reason(result.url)) is not None:
+        status.message += f" {refusal}"
+        status.preview_note = f"no preview picture: {refusal}"[:300]
+        return answer(status)
+    rules = FetchRules.for_base_url(client.base_url)
     local: Path | None = None
     if want_download:
 
         async def fetched(done: int, total: int) -> None:
             await progress.report(f"downloaded {done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
-        seconds = max(0.0, budget.left() - SAVE_RESERVE_SECONDS)
         try:
-            with anyio.fail_after(seconds):
-                local = await jobs.save_video(
-                    client, result, runtime.settings.output_dir, on_progress=fetched
-                )
-            status.local_path = str(local)
-        except TimeoutError:
-            status.message += (
-                f" No local copy was saved: the download did not finish within this call's time "
-                f"({seconds:.0f} s). Call get_status with download=true to try again; the url works "
-                "meanwhile."
+            local = await jobs.save_video(
+                client,
+                result,
+                settings.output_dir,
+                max_bytes=settings.max_download_bytes,
+                seconds=min(settings.timeouts.download, max(0.0, budget.left() - SAVE_RESERVE_SECONDS)),
+                on_progress=fetched,
             )
+            status.local_path = str(local)
+        except TimeoutError_ as exc:
+            # A host too slow for the download is too slow for a preview: answer now.
+            status.message += (
+                f" Saving a local copy failed: {exc} Call get_status with download=true to try again "
+                "(a call that does not wait has the most time for it); the url works meanwhile."
+            )
+            status.preview_note = "no preview picture: the video's host is too slow (see message)"
+            return answer(status)
         except Exception as exc:  # the copy is optional; the url is the answer
-            status.message += f" Saving a local copy failed ({exc}); the url still works."
+            status.message += f" Saving a local copy failed: {exc}"
     preview: bytes | None = None
-    # A preview is a nicety; the video is the answer, so it gets a few seconds at most.
-    preview_seconds = min(PREVIEW_SECONDS, budget.left())
-    with anyio.move_on_after(preview_seconds) as scope:
-        try:
-            preview = await jobs.make_preview(local if local is not None else result.url)
-            if local is not None:
+    # A preview is a nicety; the video is the answer, so it gets a few seconds at most. A local
+    # preview reads only the file just saved; without one, the URL is read under the same rules.
+    seconds = min(PREVIEW_SECONDS, settings.timeouts.download, budget.left())
+    try:
+        preview = await jobs.make_preview(
+            local if local is not None else result.url,
+            rules=rules,
+            max_bytes=settings.max_download_bytes,
+            seconds=seconds,
+        )
+        if local is not None:
+            with anyio.fail_after(SAVE_PREVIEW_SECONDS):
                 saved = await jobs.save_beside(local, ".preview.jpg", preview)
-                status.preview_path = str(saved)
-        except Exception as exc:
-            status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
-    if scope.cancelled_caught and preview is None:
-        status.preview_note = f"no preview picture: reading the video took over {preview_seconds:.0f} s"
-    elif scope.cancelled_caught:
+            status.preview_path = str(saved)
+    except TimeoutError:
         status.preview_note = "the preview picture is here, but saving it next to the video timed out"
+    except Exception as exc:
+        status.preview_note = f"no preview picture: {type(exc).__name__}: {exc}"[:300]
     return answer(status, preview, local)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
@@ -12,7 +13,9 @@ import anyio
 
 from pixverse_mcp.budget import CallBudget
 from pixverse_mcp.client import PixVerseClient
+from pixverse_mcp.config import DEFAULT_MAX_DOWNLOAD_MB
 from pixverse_mcp.errors import BadResponseError, NotFoundError, PixVerseError
+from pixverse_mcp.fetching import FetchRules
 from pixverse_mcp.media import ensure_inside, safe_filename
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.wire import JobState, VideoResult
@@ -25,6 +28,8 @@ WaitProgress = Callable[[str], Awaitable[None]]
 FIRST_POLL_SECONDS = 0.5
 POLL_GROWTH = 1.5
 CHECK_AGAIN_SECONDS = 20
+# How long past its own deadline a preview thread is waited for before it is left to stop alone.
+PREVIEW_GRACE_SECONDS = 2.0
 
 
 def status_name(code: int | None) -> str:
@@ -160,20 +165,24 @@ async def save_video(
     result: VideoResult,
     output_dir: Path,
     *,
+    seconds: float,
+    max_bytes: int = int(DEFAULT_MAX_DOWNLOAD_MB * 1024 * 1024),
     on_progress: Callable[[int, int], Awaitable[None]] | None = None,
 ) -> Path:
-    """Download a finished video under `output_dir`; written to a temporary name, then renamed."""
+    """Download a finished video under `output_dir`; written to a temporary name, then renamed.
+
+    Nothing is left behind when the download fails, is too big, too slow, or is cancelled.
+    """
     if not result.url:
         raise BadResponseError("PixVerse gave no URL for the finished video yet; call get_status again.")
     await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
     wanted = ensure_inside(output_dir / video_filename(result.id, result.style), output_dir)
     tmp = ensure_inside(output_dir / f".{wanted.name}.{uuid.uuid4().hex[:8]}.part", output_dir)
     try:
-        await client.download(result.url, tmp, on_progress=on_progress)
+        await client.download(result.url, tmp, max_bytes=max_bytes, seconds=seconds, on_progress=on_progress)
         return await anyio.to_thread.run_sync(_claim_name, tmp, wanted)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 async def save_beside(video: Path, suffix: str, data: bytes) -> Path:
@@ -183,15 +192,24 @@ async def save_beside(video: Path, suffix: str, data: bytes) -> Path:
         await anyio.Path(tmp).write_bytes(data)
         return await anyio.to_thread.run_sync(_claim_name, tmp, video.with_name(video.stem + suffix))
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
-async def make_preview(source: Path | str) -> bytes:
-    """The preview strip (JPEG) of a local file or a URL, made in a worker thread.
+async def make_preview(source: Path | str, *, rules: FetchRules, max_bytes: int, seconds: float) -> bytes:
+    """The preview strip (JPEG) of the file this server just saved, or of an http(s) URL.
 
-    A cancelled caller does not wait for the thread: it is left to finish on its own.
+    The worker thread stops itself after `seconds` or `max_bytes` read. If it has not stopped a
+    moment later (FFmpeg busy between reads), or this call is cancelled, it is told to stop at its
+    next read and left to end on its own.
     """
-    from pixverse_mcp.preview import make_preview_strip
+    from pixverse_mcp.bounded_io import ReadLimits
+    from pixverse_mcp.preview import PreviewUnavailable, make_preview_strip
 
-    return await anyio.to_thread.run_sync(make_preview_strip, source, abandon_on_cancel=True)
+    limits = ReadLimits.start(max_bytes, seconds)
+    strip = functools.partial(make_preview_strip, source, limits=limits, rules=rules)
+    try:
+        with anyio.move_on_after(seconds + PREVIEW_GRACE_SECONDS):
+            return await anyio.to_thread.run_sync(strip, abandon_on_cancel=True)
+        raise PreviewUnavailable(f"reading the video took over {seconds:g} s")
+    finally:
+        limits.cancel()

@@ -5,36 +5,65 @@ It is built with PyAV alone (no numpy, no Pillow): frames are decoded, scaled to
 copied row by row into one wide frame, and encoded with FFmpeg's ``mjpeg`` encoder. If the JPEG
 is over the byte budget, the quality and then the height go down until it fits, because a tool
 result must stay small.
+
+FFmpeg never gets a path or a URL: it reads through a bounded file-like object (`bounded_io`),
+only with the mp4/mov demuxer, and may open nothing else (no playlists, no concat lists, no
+references to other files). So a preview reads only the one file or URL it was given, within a
+byte budget and a deadline, and stops when its caller gives up.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from pixverse_mcp.bounded_io import HttpVideoReader, LocalVideoReader, ReadLimits, ReadStopped
+from pixverse_mcp.fetching import FetchRules, unfetchable_reason
+
 _QUALITIES = (3, 5, 8, 12, 18, 25, 31)  # mjpeg qscale: 2 is best, 31 is worst
 _MIN_TILE_HEIGHT = 16
 _PIX_FMT = "yuvj420p"  # full-range 4:2:0, what JPEG viewers expect
-_NETWORK_TIMEOUT = 8.0  # seconds per open or read, for a video given by URL
-_RUNNING = threading.BoundedSemaphore(2)
+# The mov demuxer only (mp4 and mov): what restyle makes, and nothing that names other files.
+MOV_DEMUXER = "mov,mp4,m4a,3gp,3g2,mj2"
+DEFAULT_READ_BYTES = 200 * 1024 * 1024
+DEFAULT_READ_SECONDS = 10.0
+_BUFFER_BYTES = 64 * 1024
+_PREVIEW_THREADS = 2
+_RUNNING = threading.BoundedSemaphore(_PREVIEW_THREADS)
 
 
 class PreviewUnavailable(Exception):
     """The video cannot be read, so no preview picture can be made."""
 
 
+def running_previews() -> int:
+    """How many preview threads are working right now."""
+    return _PREVIEW_THREADS - _RUNNING._value
+
+
 def make_preview_strip(
-    video: Path | str, *, frames: int = 4, max_bytes: int = 100_000, tile_height: int = 180
+    video: Path | str,
+    *,
+    frames: int = 4,
+    max_bytes: int = 100_000,
+    tile_height: int = 180,
+    limits: ReadLimits | None = None,
+    rules: FetchRules | None = None,
 ) -> bytes:
     """Make one JPEG holding ``frames`` frames taken evenly across a video, side by side.
 
     Args:
-        video: A local video file, or an http(s) URL of one (read with range requests).
+        video: A local mp4/mov file, or an http(s) URL of one (read with Range requests).
         frames: How many frames to show (fewer if the video has fewer distinct frames).
         max_bytes: Largest JPEG to return; quality, then tile height, are lowered to fit.
         tile_height: Height of each frame in the strip, in pixels (aspect kept, widths even).
+        limits: The bytes and time the video may take to read (every pass counts), and the flag
+            that stops reading when the caller gives up; by default 200 MB and 10 s.
+        rules: Which addresses a URL may lead to; by default no internal address at all.
 
     Returns:
         The JPEG bytes (starting with FF D8, ending with FF D9).
@@ -49,14 +78,40 @@ def make_preview_strip(
     if not _RUNNING.acquire(blocking=False):
         raise PreviewUnavailable("other previews are still being made; try again in a moment")
     try:
-        return _strip(video, frames, max_bytes, tile_height)
+        limits = limits or ReadLimits.start(DEFAULT_READ_BYTES, DEFAULT_READ_SECONDS)
+        try:
+            with _bounded_source(video, limits, rules or FetchRules()) as reader:
+                return _strip(reader, _label(video), frames, max_bytes, tile_height)
+        except (ReadStopped, PreviewUnavailable) as exc:
+            # A read that stopped is the real reason, whatever FFmpeg made of it.
+            raise PreviewUnavailable(str(limits.stopped or exc)) from None
     finally:
         _RUNNING.release()
 
 
-def _strip(video: Path | str, frames: int, max_bytes: int, tile_height: int) -> bytes:
-    source = video if isinstance(video, str) and _is_url(video) else Path(video)
-    pictures, aspect = _grab_frames(source, frames)
+@contextmanager
+def _bounded_source(
+    video: Path | str, limits: ReadLimits, rules: FetchRules
+) -> Iterator[LocalVideoReader | HttpVideoReader]:
+    """The bounded file-like object for a video: a local file, or an http(s) URL, never a path in a string."""
+    source: LocalVideoReader | HttpVideoReader
+    if isinstance(video, str):
+        if (reason := unfetchable_reason(video)) is not None:
+            raise PreviewUnavailable(reason)
+        source = HttpVideoReader(video, rules, limits)
+    else:
+        try:
+            source = LocalVideoReader(Path(video), limits)
+        except OSError as exc:
+            raise PreviewUnavailable(f"{video.name} could not be opened: {_reason(exc)}") from exc
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+def _strip(reader: Any, label: str, frames: int, max_bytes: int, tile_height: int) -> bytes:
+    pictures, aspect = _grab_frames(reader, label, frames)
     height = max(_MIN_TILE_HEIGHT, _even(tile_height))
     while True:
         strip = _compose(pictures, height, aspect)
@@ -77,10 +132,6 @@ def _even(value: float) -> int:
     return max(2, 2 * round(value / 2))
 
 
-def _is_url(text: str) -> bool:
-    return text.lower().startswith(("http://", "https://"))
-
-
 def _label(video: Path | str) -> str:
     """A short name for messages: the file name, or the last part of a URL's path."""
     if isinstance(video, Path):
@@ -88,7 +139,7 @@ def _label(video: Path | str) -> str:
     return video.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or video
 
 
-def _grab_frames(video: Path | str, count: int) -> tuple[list[Any], float]:
+def _grab_frames(video: Any, label: str, count: int) -> tuple[list[Any], float]:
     """Decode up to ``count`` distinct frames spread evenly over the video.
 
     Returns:
@@ -99,10 +150,12 @@ def _grab_frames(video: Path | str, count: int) -> tuple[list[Any], float]:
     try:
         container = _open(video)
     except (av.error.FFmpegError, OSError, ValueError, UnicodeError) as exc:
-        raise PreviewUnavailable(f"{_label(video)} could not be opened as a video: {_reason(exc)}") from exc
+        raise PreviewUnavailable(
+            f"{label} could not be opened as an mp4 or mov video: {_reason(exc)}"
+        ) from exc
     try:
         if not container.streams.video:
-            raise PreviewUnavailable(f"{_label(video)} has no video stream")
+            raise PreviewUnavailable(f"{label} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         sar = stream.codec_context.sample_aspect_ratio
@@ -120,9 +173,9 @@ def _grab_frames(video: Path | str, count: int) -> tuple[list[Any], float]:
         if not pictures:
             pictures = _grab_in_one_pass(video, targets) if targets else _grab_by_count(video, count)
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise PreviewUnavailable(f"{_label(video)} could not be decoded: {_reason(exc)}") from exc
+        raise PreviewUnavailable(f"{label} could not be decoded: {_reason(exc)}") from exc
     if not pictures:
-        raise PreviewUnavailable(f"{_label(video)} has no decodable frames")
+        raise PreviewUnavailable(f"{label} has no decodable frames")
     first = pictures[0]
     aspect = first.width / first.height * (float(sar) if sar else 1.0)
     return pictures, aspect
@@ -165,7 +218,7 @@ def _grab_by_seeking(container: Any, stream: Any, targets: list[float]) -> list[
     return pictures
 
 
-def _grab_in_one_pass(video: Path | str, targets: list[float]) -> list[Any]:
+def _grab_in_one_pass(video: Any, targets: list[float]) -> list[Any]:
     """Decode from the start and keep the first frame at or after each target time."""
     pictures: list[Any] = []
     pending = list(targets)
@@ -183,7 +236,7 @@ def _grab_in_one_pass(video: Path | str, targets: list[float]) -> list[Any]:
     return pictures
 
 
-def _grab_by_count(video: Path | str, count: int) -> list[Any]:
+def _grab_by_count(video: Any, count: int) -> list[Any]:
     """Length unknown: count the packets, then decode once and keep evenly spaced frames.
 
     Each pass opens the file afresh: a stream that cannot seek cannot rewind either.
@@ -203,19 +256,27 @@ def _grab_by_count(video: Path | str, count: int) -> list[Any]:
     return pictures
 
 
-def _open(video: Path | str) -> Any:
+def _open(video: Any) -> Any:
+    """Open the bounded reader afresh (from its first byte) with the mov demuxer only.
+
+    Every pass reads through the same reader, so the byte budget and the deadline cover them all.
+    """
     import av
 
-    # A local file may only read itself: a playlist disguised as a video must not make FFmpeg
-    # fetch URLs. A URL may only reach the web, never local files.
-    protocols = "file" if isinstance(video, Path) else "http,https,tcp,tls,crypto"
+    video.seek(0)
     return av.open(
-        str(video),
+        video,
         mode="r",
-        options={"protocol_whitelist": protocols},
+        options={"format_whitelist": MOV_DEMUXER, "protocol_whitelist": "file"},
         metadata_errors="replace",
-        timeout=_NETWORK_TIMEOUT,
+        buffer_size=_BUFFER_BYTES,
+        io_open=_refuse_other_files,
     )
+
+
+def _refuse_other_files(url: str, flags: int, options: object) -> Any:
+    """FFmpeg asks to open another file or URL (a reference inside the video): never allowed."""
+    raise PreviewUnavailable("the video refers to other files, which are not opened")
 
 
 def _compose(pictures: list[Any], height: int, aspect: float) -> Any:

@@ -8,7 +8,8 @@ from typing import Any
 import av
 import pytest
 
-from pixverse_mcp.preview import PreviewUnavailable, make_preview_strip
+from pixverse_mcp.bounded_io import ReadLimits
+from pixverse_mcp.preview import PreviewUnavailable, make_preview_strip, running_previews
 from pixverse_mcp.samples import make_clip
 
 
@@ -76,20 +77,62 @@ def test_portrait_and_odd_sizes_give_even_tiles(tmp_path: Path) -> None:
     assert frame.width / 3 == pytest.approx(frame.height * 0.75, abs=2)
 
 
-@pytest.mark.parametrize(
-    ("name", "options"),
-    [
-        ("clip.webm", {"container": "webm"}),
-        ("clip.mov", {"audio": True}),
-        ("raw.h264", {"container": "h264"}),
-    ],
-)
-def test_other_containers(tmp_path: Path, name: str, options: dict[str, Any]) -> None:
-    # A raw H.264 stream has no length in its header: frames are chosen by count instead.
-    clip = make_clip(tmp_path / name, seconds=1.0, **options)
+def test_mov_with_audio(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mov", seconds=1.0, audio=True)
     data = make_preview_strip(clip)
     assert_jpeg(data)
     assert decode_jpeg(data, tmp_path).width == 4 * 240
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("clip.webm", {"container": "webm"}), ("raw.h264", {"container": "h264"})],
+)
+def test_only_mp4_and_mov_are_read(tmp_path: Path, name: str, options: dict[str, Any]) -> None:
+    # What restyle makes is mp4; every other demuxer stays shut, whatever the file holds.
+    clip = make_clip(tmp_path / name, seconds=1.0, **options)
+    with pytest.raises(PreviewUnavailable, match="could not be opened as an mp4 or mov video"):
+        make_preview_strip(clip)
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        "ffconcat version 1.0\nfile neighbour.mp4\n",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nneighbour.mp4\n#EXT-X-ENDLIST\n",
+    ],
+)
+def test_a_list_of_other_files_opens_none_of_them(tmp_path: Path, listing: str) -> None:
+    make_clip(tmp_path / "neighbour.mp4", seconds=1.0)
+    saved = tmp_path / "pixverse-1-Noir.mp4"
+    saved.write_text(listing)
+    with pytest.raises(PreviewUnavailable, match="could not be opened as an mp4 or mov video"):
+        make_preview_strip(saved)
+
+
+@pytest.mark.parametrize("text", ["/etc/passwd", "file:///etc/passwd", "clip.mp4", "ftp://example.com/a.mp4"])
+def test_a_string_is_only_ever_an_http_url(tmp_path: Path, text: str) -> None:
+    make_clip(tmp_path / "clip.mp4", seconds=1.0)
+    with pytest.raises(PreviewUnavailable, match=r"not an http\(s\) link"):
+        make_preview_strip(text)
+
+
+def test_the_byte_budget_covers_a_local_file(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", seconds=2.0)
+    with pytest.raises(PreviewUnavailable, match="read limit"):
+        make_preview_strip(clip, limits=ReadLimits.start(clip.stat().st_size // 4, 10))
+    assert running_previews() == 0
+
+
+def test_a_deadline_or_a_cancel_stops_reading(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", seconds=1.0)
+    with pytest.raises(PreviewUnavailable, match="took over 0 s"):
+        make_preview_strip(clip, limits=ReadLimits.start(10**9, 0))
+    gave_up = ReadLimits.start(10**9, 10)
+    gave_up.cancel()
+    with pytest.raises(PreviewUnavailable, match="stopped waiting"):
+        make_preview_strip(clip, limits=gave_up)
+    assert running_previews() == 0
 
 
 def test_unreadable_file_raises(tmp_path: Path) -> None:

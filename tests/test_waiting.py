@@ -250,6 +250,6 @@ async def test_downloads_stay_in_the_output_folder_whatever_the_style_says(
     async with PixVerseClient(settings) as pixverse:
         for style in ("../../escaped", "/etc/passwd", "..", "a/../../b", "C:\\x\\..\\y", "\x00\n"):
             hostile = VideoResult.model_validate({"id": done["video_id"], "url": done["url"], "style": style})
-            saved = await save_video(pixverse, hostile, out)
+            saved = await save_video(pixverse, hostile, out, seconds=30)
             assert saved.parent == out.resolve() and saved.is_file()
     assert not (tmp_path / "escaped").exists()
