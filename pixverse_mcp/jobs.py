@@ -12,7 +12,7 @@ import anyio
 
 from pixverse_mcp.client import PixVerseClient
 from pixverse_mcp.errors import BadResponseError
-from pixverse_mcp.media import ensure_inside, safe_filename
+from pixverse_mcp.paths import ensure_inside, safe_filename
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.wire import VideoResult
 

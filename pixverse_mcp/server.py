@@ -29,7 +29,7 @@ from mcp.types import (
 )
 from pydantic import Field
 
-from pixverse_mcp import __version__, arguments, flow, jobs, media
+from pixverse_mcp import __version__, arguments, flow, jobs, rules
 from pixverse_mcp.catalog import CatalogCache, matches
 from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
@@ -136,16 +136,17 @@ def create_server(
     ) -> UploadResult:
         """Upload a video to PixVerse so it can be restyled; give exactly one of path or url.
 
-        Free. A local file is checked first (mp4 or mov, at most 16 s, 50 MB and 1920 pixels on the
-        longer side) and refused with the fix if it would not be accepted. Returns the media_id
-        to pass to restyle_video as video_media_id.
+        Free. A local file is checked first (a regular mp4 or mov file inside the allowed folders, at
+        most 16 s, 50 MB and 1920 pixels on the longer side) and refused with the fix if it would not
+        be accepted; it must not change while it uploads. Returns the media_id to pass to
+        restyle_video as video_media_id.
         """
         with tool_call("upload_video"):
             chosen = arguments.exactly_one(path=path, url=url)
             client, _ = runtime.ready()
             if chosen == "url":
-                checked_url = media.validate_video_url(
-                    arguments.text_argument(url, "url", max_len=media.MAX_URL_LENGTH)
+                checked_url = arguments.validate_video_url(
+                    arguments.text_argument(url, "url", max_len=arguments.MAX_URL_LENGTH)
                 )
                 client.require_key()
                 uploaded = await client.upload_url(checked_url)
@@ -159,13 +160,19 @@ def create_server(
             raw_path = arguments.text_argument(path, "path", max_len=4096)
             offered = await _client_roots(ctx) if runtime.client_roots else ()
             roots = (*settings.allowed_dirs, *offered)
-            probe = await anyio.to_thread.run_sync(media.check_local_video, raw_path, roots)
-            client.require_key()
+            # Opened once: the probe and the upload read the same descriptor, never the name again.
+            with await anyio.to_thread.run_sync(rules.check_local_video, raw_path, roots) as checked:
+                probe = checked.probe
+                client.require_key()
 
-            async def sent(done: int, total: int) -> None:
-                await ctx.report_progress(done, total, f"uploaded {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+                async def sent(done: int, total: int) -> None:
+                    await ctx.report_progress(
+                        done, total, f"uploaded {done / 1e6:.1f} of {total / 1e6:.1f} MB"
+                    )
 
-            uploaded = await client.upload_file(probe.path, on_progress=sent)
+                uploaded = await client.upload_file(
+                    checked.file, file_name=probe.path.name, content_type=probe.mime_type, on_progress=sent
+                )
             return UploadResult(
                 media_id=str(uploaded.media_id),
                 media_type=uploaded.media_type,
