@@ -48,11 +48,11 @@ async def _raw_upload(http: httpx2.AsyncClient, base_url: str, path: Path) -> No
 
 
 def _local_checks(path: Path, root: Path) -> float:
-    """Seconds the server's local checks (probe with PyAV, limits) take on `path`."""
-    from pixverse_mcp import media
+    """Seconds the server's local checks (open once, probe with PyAV, limits) take on `path`."""
+    from pixverse_mcp import rules
 
     began = time.perf_counter()
-    media.check_local_video(str(path), (root,))
+    rules.check_local_video(str(path), (root,)).close()
     return time.perf_counter() - began
 
 
@@ -103,7 +103,7 @@ async def run(sandbox: SandboxProcess, workdir: Path, rounds: int) -> Section:
     section.row(f"floor: raw streamed httpx2 upload of {size / 2**20:.1f} MiB", Summary.of(raw_t).s())
     section.row("upload_video over stdio (local checks + streamed upload)", Summary.of(ours_t).s())
     section.row("upload_video / raw", ratio.x(), f"<= {GOAL_RATIO:.1f}x", ratio.median <= GOAL_RATIO)
-    section.row("of which: the local checks alone (media.check_local_video, in-process)", checks.ms())
+    section.row("of which: the local checks alone (rules.check_local_video, in-process)", checks.ms())
     section.row(
         "server peak memory growth across the 45 MiB uploads (VmHWM)",
         f"+{growth:.1f} MiB (first upload +{first:.1f} MiB)",

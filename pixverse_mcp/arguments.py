@@ -148,3 +148,61 @@ def text_argument(value: object, name: str, *, max_len: int) -> str:
     if len(value) > max_len:
         raise InputError(f"{name} is {len(value)} characters; at most {max_len}.", argument=name)
     return value
+
+
+# --------------------------------------------------------------------------- video URLs
+
+MAX_URL_LENGTH = 2048
+
+
+def _url_error(problem: str) -> InputError:
+    return InputError(
+        f"{problem} PixVerse downloads the video from this URL itself, so it must be a plain, publicly "
+        "reachable http(s) link to the video file (no login, no local or intranet address).",
+        argument="url",
+    )
+
+
+def validate_video_url(url: str) -> str:
+    """Check a video URL that PixVerse will fetch, and return it stripped.
+
+    Args:
+        url: The URL from the model.
+
+    Returns:
+        The URL without surrounding whitespace.
+
+    Raises:
+        InputError: (argument "url") empty, too long, not http(s), no host, whitespace or control
+            characters inside, credentials in it, or a bad port.
+    """
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    if not text:
+        raise _url_error("the URL is empty.")
+    if len(text) > MAX_URL_LENGTH:
+        raise _url_error(f"the URL is {len(text)} characters long; at most {MAX_URL_LENGTH} are allowed.")
+    for index, ch in enumerate(text):
+        if ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F:
+            kind = "a space" if ch.isspace() else "a control character"
+            raise _url_error(
+                f"the URL contains {kind} ({ch!r}) at character {index + 1}; percent-encode it "
+                "(a space is %20)."
+            )
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        shown = f"uses the {scheme!r} scheme" if scheme else "has no scheme"
+        raise _url_error(f"the URL {shown}; only http:// and https:// URLs are accepted.")
+    if "@" in parts.netloc:
+        raise _url_error("the URL carries a user name or password (user:pass@host); remove them.")
+    if not parts.hostname:
+        raise _url_error("the URL has no host name (expected https://host/path/video.mp4).")
+    try:
+        port = parts.port
+    except ValueError:
+        raise _url_error(f"the URL has an invalid port in {parts.netloc!r}.") from None
+    if port == 0:
+        raise _url_error("the URL has port 0, which is not a valid port.")
+    return text

@@ -12,14 +12,13 @@ Retry policy, in one place (see `_retrying`):
 from __future__ import annotations
 
 import logging
-import mimetypes
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 import anyio
 import httpx2
@@ -32,6 +31,7 @@ from pixverse_mcp.errors import (
     BadResponseError,
     ConfigError,
     ConnectError,
+    InputError,
     PixVerseError,
     TimeoutError_,
     TransportError,
@@ -129,6 +129,19 @@ def _should_retry(kind: CallKind) -> Callable[[Exception], bool | float]:
         return True
 
     return decide
+
+
+class UploadSource(Protocol):
+    """An opened local file to upload (`localfile.LocalFile`): its size when opened, reads by offset,
+    and whether it was written to since."""
+
+    @property
+    def size(self) -> int: ...
+    def read_at(self, offset: int, length: int) -> bytes: ...
+    def changed(self) -> bool: ...
+
+
+FILE_CHANGED = "the file changed while uploading; try again when it is complete (the upload was broken off)."
 
 
 class PixVerseClient:
@@ -232,30 +245,46 @@ class PixVerseClient:
         )
         return job, trace
 
-    async def upload_file(self, path: Path, *, on_progress: ProgressCallback | None = None) -> UploadedMedia:
-        """Upload a local video as multipart `file`, streamed from disk in small chunks."""
-        size = (await anyio.Path(path).stat()).st_size
+    async def upload_file(
+        self,
+        source: UploadSource,
+        *,
+        file_name: str,
+        content_type: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> UploadedMedia:
+        """Upload an opened local video as multipart `file`, streamed from it in chunks.
+
+        Exactly ``source.size`` bytes are sent, from offset 0, so the Content-Length always holds. If
+        the file changed since it was opened (size or modification time), or ends early, the request
+        is broken off before its end, so PixVerse stores nothing, and an InputError says so.
+        """
+        size = source.size
         boundary = uuid.uuid4().hex
-        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         filename = "".join(
-            c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in path.name
+            c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in file_name
         )
         head = (
             f"--{boundary}\r\n"
             f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-            f"Content-Type: {ctype}\r\n\r\n"
+            f"Content-Type: {content_type}\r\n\r\n"
         ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
 
         async def body() -> AsyncIterator[bytes]:
             yield head
             sent = 0
-            async with await anyio.open_file(path, "rb") as file:
-                while chunk := await file.read(CHUNK_BYTES):
-                    sent += len(chunk)
-                    if on_progress is not None:
-                        await on_progress(sent, size)
-                    yield chunk
+            while sent < size:
+                chunk = await anyio.to_thread.run_sync(source.read_at, sent, min(CHUNK_BYTES, size - sent))
+                if not chunk:
+                    raise InputError(FILE_CHANGED, argument="path")
+                sent += len(chunk)
+                if on_progress is not None:
+                    await on_progress(sent, size)
+                yield chunk
+            # The last check before the body is complete: a changed file never becomes a media.
+            if await anyio.to_thread.run_sync(source.changed):
+                raise InputError(FILE_CHANGED, argument="path")
             yield tail
 
         return await self._call(

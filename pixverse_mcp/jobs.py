@@ -16,7 +16,7 @@ from pixverse_mcp.client import PixVerseClient
 from pixverse_mcp.config import DEFAULT_MAX_DOWNLOAD_MB
 from pixverse_mcp.errors import BadResponseError, NotFoundError, PixVerseError
 from pixverse_mcp.fetching import FetchRules
-from pixverse_mcp.media import ensure_inside, safe_filename
+from pixverse_mcp.paths import ensure_inside, safe_filename
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.wire import JobState, VideoResult
 

@@ -31,7 +31,7 @@ from mcp.types import (
 )
 from pydantic import Field
 
-from pixverse_mcp import __version__, arguments, jobs, logs, media
+from pixverse_mcp import __version__, arguments, jobs, logs, rules
 from pixverse_mcp.budget import CATALOG_CHECK_SECONDS, CallBudget, CallProgress
 from pixverse_mcp.catalog import CatalogCache, search
 from pixverse_mcp.client import CallKind, RetryPolicy
@@ -137,14 +137,15 @@ def create_server(
     ) -> Annotated[CallToolResult, UploadResult]:
         """Upload a video to PixVerse for restyling; give exactly one of path or url. Free.
 
-        A local file is checked first (mp4 or mov, at most 16 s, 50 MB and 1920 px on the longer side)
-        and refused with the fix if PixVerse would refuse it. Returns the media_id for restyle_video.
+        Free. A local file is checked first (a regular mp4 or mov inside the allowed folders, at most
+        16 s, 50 MB and 1920 px on the longer side) and refused with the fix if PixVerse would refuse
+        it; it must not change while it uploads. Returns the media_id for restyle_video.
         """
         chosen = arguments.exactly_one(path=path, url=url)
         client = runtime.api
         if chosen == "url":
-            checked_url = media.validate_video_url(
-                arguments.text_argument(url, "url", max_len=media.MAX_URL_LENGTH)
+            checked_url = arguments.validate_video_url(
+                arguments.text_argument(url, "url", max_len=arguments.MAX_URL_LENGTH)
             )
             client.require_key()
             uploaded = await client.upload_url(checked_url)
@@ -160,13 +161,17 @@ def create_server(
         raw_path = arguments.text_argument(path, "path", max_len=4096)
         offered = await _client_roots(ctx) if runtime.client_roots else ()
         roots = (*settings.allowed_dirs, *offered)
-        probe = await anyio.to_thread.run_sync(media.check_local_video, raw_path, roots)
-        client.require_key()
+        # Opened once: the probe and the upload read the same descriptor, never the name again.
+        with await anyio.to_thread.run_sync(rules.check_local_video, raw_path, roots) as checked:
+            probe = checked.probe
+            client.require_key()
 
-        async def sent(done: int, total: int) -> None:
-            await ctx.report_progress(done, total, f"uploaded {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+            async def sent(done: int, total: int) -> None:
+                await ctx.report_progress(done, total, f"uploaded {done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
-        uploaded = await client.upload_file(probe.path, on_progress=sent)
+            uploaded = await client.upload_file(
+                checked.file, file_name=probe.path.name, content_type=probe.mime_type, on_progress=sent
+            )
         return structured(
             UploadResult(
                 media_id=str(uploaded.media_id),

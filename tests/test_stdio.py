@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from conftest import SECRET_KEY, call_error, call_ok
@@ -71,6 +74,28 @@ async def test_starts_without_a_key_and_says_how_to_set_it(
     assert "PIXVERSE_API_KEY" in text and "--sandbox" in text
 
 
+STARTUP_SECONDS = 30.0
+
+
+def _read_pipe(stream: IO[bytes], timeout: float, until: bytes | None = None) -> bytes:
+    """Read a pipe until ``until`` shows up (or, without it, to its end), for at most ``timeout`` s."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while until is None or until not in seen:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                raise AssertionError(f"nothing more within {timeout:g} s; the server said: {seen[-2000:]!r}")
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                if until is None:
+                    break
+                raise AssertionError(f"the server closed stderr before {until!r}: {seen[-2000:]!r}")
+            seen += chunk
+    return seen
+
+
 @pytest.fixture
 def spawned(sandbox: SandboxServer, videos: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
@@ -82,20 +107,21 @@ def spawned(sandbox: SandboxServer, videos: Path, tmp_path: Path) -> Iterator[su
     )
     try:
         assert process.stderr is not None
-        for line in process.stderr:
-            if b"ready:" in line:
-                break
+        _read_pipe(process.stderr, STARTUP_SECONDS, until=b"ready:")
         yield process
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def _finish(process: subprocess.Popen[bytes]) -> str:
-    code = process.wait(timeout=10)
     assert process.stderr is not None
-    rest = process.stderr.read().decode()
+    rest = _read_pipe(process.stderr, 10).decode()  # to its end: the server has exited or closed it
+    code = process.wait(timeout=10)
     assert code == 0, rest
     assert "Traceback" not in rest and "PixVerse client closed" in rest
     assert SECRET_KEY not in rest
