@@ -33,6 +33,9 @@ from pixverse_mcp.errors import PixVerseError
 
 log = logging.getLogger("pixverse_mcp.tools")
 
+READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=True)
+"""The annotations of a free tool that only reads."""
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -1,0 +1,1 @@
+"""The MCP tools by family; each module's `install(server, runtime)` registers its tools."""

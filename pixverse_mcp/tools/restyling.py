@@ -1,0 +1,185 @@
+"""The job tools: restyle_video (paid) starts a job and follows it, get_status follows one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from pixverse_mcp import arguments
+from pixverse_mcp.budget import CATALOG_CHECK_SECONDS, CallBudget, CallProgress
+from pixverse_mcp.catalog import CatalogCache
+from pixverse_mcp.errors import InputError, PixVerseError
+from pixverse_mcp.restyle import follow, start_restyle
+from pixverse_mcp.results import RestyleResult, VideoStatus
+from pixverse_mcp.runtime import Runtime
+from pixverse_mcp.tooling import READ_ONLY, PixVerseServer, register, tool_parameters
+
+log = logging.getLogger(__name__)
+
+WaitArg = Annotated[
+    Any, arguments.WAIT_SCHEMA, Field(description="Seconds to wait for the job to end (0 answers at once).")
+]
+DownloadArg = Annotated[bool | None, Field(description="Save the finished video in the output folder.")]
+
+
+def install(server: PixVerseServer, runtime: Runtime) -> None:
+    """Register restyle_video and get_status."""
+    settings = runtime.settings
+
+    def budget_for(wait_seconds: object) -> CallBudget:
+        wait = arguments.wait_argument(
+            wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
+        )
+        return CallBudget.start(wait, settings.max_wait_seconds)
+
+    @register(
+        server,
+        title="Restyle a video (costs credits)",
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
+        ),
+    )
+    async def restyle_video(
+        ctx: Context,
+        video_media_id: Annotated[
+            Any,
+            arguments.OPTIONAL_ID_SCHEMA,
+            Field(description="media_id from upload_video (or source_video_id)."),
+        ] = None,
+        source_video_id: Annotated[
+            Any,
+            arguments.OPTIONAL_ID_SCHEMA,
+            Field(description="video_id of a finished video of at most 16 s."),
+        ] = None,
+        restyle_id: Annotated[
+            Any,
+            arguments.OPTIONAL_ID_SCHEMA,
+            Field(description="restyle_id from list_restyles (or restyle_prompt)."),
+        ] = None,
+        restyle_prompt: Annotated[
+            Any, arguments.PROMPT_SCHEMA, Field(description="Your own description of the look.")
+        ] = None,
+        seed: Annotated[
+            Any, arguments.SEED_SCHEMA, Field(description="Optional seed, to repeat a result.")
+        ] = None,
+        wait_seconds: WaitArg = None,
+        download: DownloadArg = None,
+        trace_id: Annotated[
+            str | None,
+            Field(
+                description=(
+                    "Only to recover a call that failed after sending: its trace_id, same arguments; "
+                    "PixVerse answers with the job it made for it."
+                )
+            ),
+        ] = None,
+    ) -> Annotated[CallToolResult, RestyleResult]:
+        """Start a PixVerse restyle of a video. COSTS CREDITS for every call that starts a job.
+
+        Give exactly one source (video_media_id or source_video_id) and one style (restyle_id or
+        restyle_prompt). Waits up to wait_seconds and answers with the video_id and status; if it is
+        still generating, call get_status with that video_id, not restyle_video again (that would start
+        and pay for a second job).
+        """
+        source_name = arguments.exactly_one(video_media_id=video_media_id, source_video_id=source_video_id)
+        style_name = arguments.exactly_one(restyle_id=restyle_id, restyle_prompt=restyle_prompt)
+        body: dict[str, Any] = {
+            source_name: arguments.id_argument(
+                video_media_id if source_name == "video_media_id" else source_video_id, source_name
+            )
+        }
+        if style_name == "restyle_id":
+            body["restyle_id"] = arguments.id_argument(restyle_id, "restyle_id")
+        else:
+            body["restyle_prompt"] = arguments.prompt_argument(restyle_prompt)
+        if (checked_seed := arguments.seed_argument(seed)) is not None:
+            body["seed"] = checked_seed
+        budget = budget_for(wait_seconds)
+        if trace_id is not None:
+            trace_id = arguments.trace_id_argument(trace_id)
+        runtime.api.require_key()
+        progress = CallProgress(ctx, budget)
+        if "restyle_id" in body:
+            await _check_restyle_id(runtime.styles, body["restyle_id"], budget)
+        started = await start_restyle(runtime, body, budget, progress, trace_id=trace_id)
+        extra = {
+            "credits": started.job.credits,
+            "trace_id": started.trace_id,
+            "restyle_id": str(body["restyle_id"]) if "restyle_id" in body else None,
+            "restyle_prompt": body.get("restyle_prompt"),
+        }
+        return await follow(
+            runtime,
+            started.job.video_id,
+            budget,
+            progress,
+            download,
+            result_type=RestyleResult,
+            extra=extra,
+            started_here=True,
+        )
+
+    @register(server, title="Get a restyle's status", annotations=READ_ONLY)
+    async def get_status(
+        ctx: Context,
+        video_id: Annotated[
+            Any, arguments.ID_SCHEMA, Field(description="The video_id restyle_video answered.")
+        ],
+        wait_seconds: WaitArg = None,
+        download: DownloadArg = None,
+    ) -> Annotated[CallToolResult, VideoStatus]:
+        """Check a restyle job, waiting up to wait_seconds for it to end. Free.
+
+        Status: succeeded (with the url), generating (call again), deleted, moderation_failed (change the
+        input; credits are refunded), failed or unknown.
+        """
+        checked_id = arguments.id_argument(video_id, "video_id")
+        budget = budget_for(wait_seconds)
+        runtime.api.require_key()
+        return await follow(
+            runtime,
+            checked_id,
+            budget,
+            CallProgress(ctx, budget),
+            download,
+            result_type=VideoStatus,
+            extra={},
+            started_here=False,
+        )
+
+    _publish_wait_bounds(server, runtime)
+
+
+def _publish_wait_bounds(server: PixVerseServer, runtime: Runtime) -> None:
+    """Put this server's default and longest wait into the wait_seconds schemas, from the settings."""
+    settings = runtime.settings
+    for name in ("restyle_video", "get_status"):
+        wait = tool_parameters(server, name)["properties"]["wait_seconds"]
+        wait["maximum"] = settings.max_wait_seconds
+        wait["description"] = (
+            f"Seconds to wait for the job to end (default {settings.default_wait_seconds:g}, "
+            f"at most {settings.max_wait_seconds:g}; 0 answers at once)."
+        )
+
+
+async def _check_restyle_id(catalog: CatalogCache, restyle_id: int, budget: CallBudget) -> None:
+    """Refuse a restyle_id the catalog does not list; if the catalog cannot be read, let PixVerse judge."""
+    styles = []
+    try:
+        # A slow catalog must not eat the call's time: if it does not come quickly, PixVerse judges.
+        with anyio.move_on_after(budget.step(CATALOG_CHECK_SECONDS, at_least=CATALOG_CHECK_SECONDS)):
+            styles = await catalog.styles()
+    except PixVerseError as exc:
+        log.info("could not read the catalog to check restyle_id: %s", type(exc).__name__)
+        return
+    if styles and all(style.restyle_id != restyle_id for style in styles):
+        raise InputError(
+            f"restyle_id {restyle_id} is not in the PixVerse restyle catalog. "
+            "Call list_restyles for the valid ids, or describe the look with restyle_prompt.",
+            argument="restyle_id",
+        )
