@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from pixverse_mcp.journal.records import (
@@ -29,6 +30,9 @@ from pixverse_mcp.journal.records import (
     file_fingerprint,
     request_key,
 )
+
+if TYPE_CHECKING:
+    from pixverse_mcp.config import Settings
 
 __all__ = [
     "UNCERTAIN_WINDOW",
@@ -43,6 +47,7 @@ __all__ = [
     "create_journal",
     "default_journal_path",
     "file_fingerprint",
+    "journal_for",
     "request_key",
     "utc_now",
 ]
@@ -214,3 +219,9 @@ def create_journal(
             return PostgresJournal(url, clock=clock)
         return PostgresJournal(url, clock=clock, retry_interval=retry_interval)
     raise ValueError("PIXVERSE_JOURNAL_URL must start with postgresql:// or sqlite:///")
+
+
+def journal_for(settings: Settings, *, clock: Clock = utc_now) -> Journal:
+    """The journal the settings describe (PIXVERSE_JOURNAL, PIXVERSE_JOURNAL_URL)."""
+    url = settings.journal_url.get_secret_value() if settings.journal_url is not None else None
+    return create_journal(url, enabled=settings.journal_enabled, clock=clock)

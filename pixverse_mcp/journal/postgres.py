@@ -132,8 +132,6 @@ class PostgresJournal(SqlJournal):
             min_size=1,
             max_size=self._max_connections,
             kwargs={"autocommit": True},
-            # A connection broken by a database restart is replaced before use, not failed on.
-            check=AsyncConnectionPool.check_connection,
             timeout=self._connect_timeout,
             name="pixverse-journal",
             open=False,
@@ -168,6 +166,9 @@ class PostgresJournal(SqlJournal):
 
     def _is_conflict(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    def _is_stale(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.OperationalError)
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:

@@ -116,6 +116,10 @@ class SqlJournal(Journal):
         """True for a uniqueness conflict a concurrent writer caused (worth one more try)."""
         return False
 
+    def _is_stale(self, exc: Exception) -> bool:
+        """True when the failure is a connection the server closed, worth one reconnection at once."""
+        return False
+
     def _hint(self, exc: Exception) -> str:
         """What the operator can do about this failure, if anything specific."""
         return ""
@@ -153,27 +157,44 @@ class SqlJournal(Journal):
             self._connected = True
             return True
 
-    async def _guarded(self, what: str, default: T, work: Callable[[], Awaitable[T]]) -> T:
-        if not await self._ensure():
-            return default
-        generation = self._generation
-        try:
-            with anyio.fail_after(self._op_timeout):
-                result = await work()
-        except Exception as exc:
-            await self._failed(what, exc, generation)
-            return default
-        if self._down:
+    async def _write(self, what: str, work: Callable[[], Awaitable[None]]) -> None:
+        await self._guarded(what, None, work, write=True)
+
+    async def _read(self, what: str, default: T, work: Callable[[], Awaitable[T]]) -> T:
+        return await self._guarded(what, default, work, write=False)
+
+    async def _guarded(self, what: str, default: T, work: Callable[[], Awaitable[T]], *, write: bool) -> T:
+        for attempt in range(2):
+            if not await self._ensure():
+                return default
+            generation = self._generation
+            try:
+                with anyio.fail_after(self._op_timeout):
+                    result = await work()
+                break
+            except Exception as exc:
+                if attempt == 0 and self._is_stale(exc):
+                    # A connection the database dropped while idle (a restart): reconnect once and go
+                    # on. Every write is an idempotent upsert, so running one twice changes nothing.
+                    await self._drop(generation)
+                    continue
+                await self._failed(what, exc, generation)
+                return default
+        # Only a write ends an outage: a full disk still serves reads, and must not flap the log.
+        if self._down and write:
             self._down = False
             log.info("The job journal (%s) works again.", self.location)
         return result
 
-    async def _failed(self, what: str, exc: Exception, generation: int) -> None:
-        self._next_attempt = anyio.current_time() + self._retry_interval
+    async def _drop(self, generation: int) -> None:
         if self._connected and generation == self._generation:
             self._connected = False
             with anyio.CancelScope(shield=True):
                 await self._disconnect()
+
+    async def _failed(self, what: str, exc: Exception, generation: int) -> None:
+        self._next_attempt = anyio.current_time() + self._retry_interval
+        await self._drop(generation)
         reason = self._scrub(f"{type(exc).__name__}: {exc}".strip())
         if self._down:
             log.debug("job journal still unavailable (%s): %s", what, reason)
@@ -192,19 +213,15 @@ class SqlJournal(Journal):
 
     async def record_sending(self, start: JobStart) -> None:
         params = _start_params(start) | {"status": "sending", "now": self._clock()}
-        await self._guarded("recording a generate", None, lambda: self._execute(UPSERT_ATTEMPT, params))
+        await self._write("recording a generate", lambda: self._execute(UPSERT_ATTEMPT, params))
 
     async def record_uncertain(self, start: JobStart) -> None:
         params = _start_params(start) | {"status": "uncertain", "now": self._clock()}
-        await self._guarded(
-            "recording an uncertain generate", None, lambda: self._execute(UPSERT_ATTEMPT, params)
-        )
+        await self._write("recording an uncertain generate", lambda: self._execute(UPSERT_ATTEMPT, params))
 
     async def discard_attempt(self, trace_id: str) -> None:
         sql = "DELETE FROM pixverse_jobs WHERE trace_id = :trace_id AND video_id IS NULL"
-        await self._guarded(
-            "forgetting a refused generate", None, lambda: self._execute(sql, {"trace_id": trace_id})
-        )
+        await self._write("forgetting a refused generate", lambda: self._execute(sql, {"trace_id": trace_id}))
 
     async def record_started(self, start: JobStart, video_id: int | str, credits: int | None) -> None:
         key = video_key(video_id)
@@ -216,7 +233,7 @@ class SqlJournal(Journal):
             "credits": storable_int(credits),
             "now": self._clock(),
         }
-        await self._guarded("recording a started job", None, lambda: self._record_started(params))
+        await self._write("recording a started job", lambda: self._record_started(params))
 
     async def _record_started(self, params: dict[str, Any]) -> None:
         for attempt in range(2):
@@ -262,7 +279,7 @@ class SqlJournal(Journal):
     ) -> str | None:
         now = self._clock()
         params = {"request_key": request_key, "since": now - within, "stale": now - STALE_SENDING}
-        rows = await self._guarded(
+        rows = await self._read(
             "looking up an uncertain generate", _no_rows(), lambda: self._fetch(FIND_UNCERTAIN, params)
         )
         return str(rows[0][0]) if rows else None
@@ -287,14 +304,14 @@ class SqlJournal(Journal):
             "finished_at": now if update.finished else None,
             "now": now,
         }
-        await self._guarded("recording a status", None, lambda: self._execute(UPSERT_STATUS, params))
+        await self._write("recording a status", lambda: self._execute(UPSERT_STATUS, params))
 
     async def get_job(self, video_id: int | str) -> JobRecord | None:
         key = video_key(video_id)
         if key is None:
             return None
         sql = f"SELECT {COLUMNS} FROM pixverse_jobs WHERE video_id = :video_id"
-        rows = await self._guarded("reading a job", _no_rows(), lambda: self._fetch(sql, {"video_id": key}))
+        rows = await self._read("reading a job", _no_rows(), lambda: self._fetch(sql, {"video_id": key}))
         return self._record(rows[0]) if rows else None
 
     async def list_jobs(self, status: str | None = None, query: str = "", limit: int = 20) -> list[JobRecord]:
@@ -307,18 +324,18 @@ class SqlJournal(Journal):
             sql += f" AND {SEARCHED_TEXT} LIKE :word{n} ESCAPE '\\'"
             params[f"word{n}"] = _like_pattern(word)
         sql += " ORDER BY started_at DESC, id DESC LIMIT :limit"
-        rows = await self._guarded("listing jobs", _no_rows(), lambda: self._fetch(sql, params))
+        rows = await self._read("listing jobs", _no_rows(), lambda: self._fetch(sql, params))
         return [self._record(row) for row in rows]
 
     async def credits_spent(self, since: datetime) -> int | None:
-        rows = await self._guarded(
+        rows = await self._read(
             "adding up credits", None, lambda: self._fetch(CREDITS_SPENT, {"since": since})
         )
         return int(rows[0][0]) if rows else None
 
     async def cost_samples(self, limit: int = 20) -> list[CostSample]:
         params = {"limit": max(1, min(int(limit), LIST_LIMIT_MAX))}
-        rows = await self._guarded("reading job costs", _no_rows(), lambda: self._fetch(COST_SAMPLES, params))
+        rows = await self._read("reading job costs", _no_rows(), lambda: self._fetch(COST_SAMPLES, params))
         return [CostSample(credits=int(credits), source_seconds=float(seconds)) for credits, seconds in rows]
 
     # -- helpers ------------------------------------------------------------------------------------

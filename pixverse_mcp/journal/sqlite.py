@@ -109,6 +109,8 @@ class SqliteJournal(SqlJournal):
         # (SQLite gives its -wal and -shm files the same permissions).
         with contextlib.suppress(FileExistsError):
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        # A file this process may read but not write opens read-only: the history stays readable
+        # and each write fails (reported once).
         conn = sqlite3.connect(
             self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
         )
