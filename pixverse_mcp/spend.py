@@ -138,7 +138,10 @@ def unchecked_caps(
     """A note for the answer when a set cap could not be checked before starting the job."""
     notes = []
     if per_job_cap is not None and estimate.credits is None:
-        notes.append(f"the cost is {estimate.describe()}, so {JOB_CAP_VARIABLE} could not be checked")
+        why = (
+            "the clip's length is not known" if estimate.samples else "no earlier job to learn the price from"
+        )
+        notes.append(f"{JOB_CAP_VARIABLE} could not be checked ({why})")
     if per_day_cap is not None and spent_today is None:
         notes.append(
             f"the job journal could not tell today's spending, so {DAY_CAP_VARIABLE} was not checked"
