@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -39,6 +40,16 @@ def _credits(name: str, value: str) -> int:
     if number < 1:
         raise ValueError(f"{name} must be at least 1 (unset it for no limit), got {number}")
     return number
+
+
+def sqlite_journal_path(url: str) -> Path:
+    """The file of a sqlite:///absolute/path URL (as in file:// URLs, the path follows the third slash)."""
+    path = Path(unquote(url.removeprefix("sqlite://"))).expanduser()
+    if not url.startswith("sqlite:///") or not path.is_absolute() or path == Path("/"):
+        raise ValueError(
+            "a SQLite PIXVERSE_JOURNAL_URL must look like sqlite:///absolute/path/journal.sqlite3"
+        )
+    return path
 
 
 class Timeouts(BaseModel):
@@ -91,9 +102,12 @@ class Settings(BaseModel):
     @classmethod
     def _journal_scheme(cls, value: SecretStr | None) -> SecretStr | None:
         # The URL may hold a password: the error names the forms, never the value.
-        if value is not None and not value.get_secret_value().startswith(
-            ("postgresql://", "postgres://", "sqlite:///")
-        ):
+        if value is None:
+            return value
+        url = value.get_secret_value()
+        if url.startswith("sqlite:"):
+            sqlite_journal_path(url)
+        elif not url.startswith(("postgresql://", "postgres://")):
             raise ValueError("PIXVERSE_JOURNAL_URL must start with postgresql:// or sqlite:///")
         return value
 

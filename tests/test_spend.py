@@ -154,3 +154,12 @@ def test_a_journal_url_keeps_its_password_out_of_errors_and_reprs() -> None:
     with pytest.raises(ValidationError) as raised:
         Settings.from_env({"PIXVERSE_JOURNAL_URL": "mysql://team:hunter2-secret@db/pixverse"})
     assert "postgresql://" in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://relative.db", "sqlite:///", "sqlite:relative.db", "http://db.example.com/journal"]
+)
+def test_a_journal_url_that_cannot_work_is_refused_at_start(url: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings.from_env({"PIXVERSE_JOURNAL_URL": url})
+    assert "PIXVERSE_JOURNAL_URL" in str(raised.value)

@@ -18,9 +18,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
+from pixverse_mcp.config import Settings, sqlite_journal_path
 from pixverse_mcp.journal.records import (
     CostSample,
     JobRecord,
@@ -30,9 +29,6 @@ from pixverse_mcp.journal.records import (
     file_fingerprint,
     request_key,
 )
-
-if TYPE_CHECKING:
-    from pixverse_mcp.config import Settings
 
 __all__ = [
     "UNCERTAIN_WINDOW",
@@ -182,14 +178,6 @@ def default_journal_path() -> Path:
     return Path(user_state_dir(APP_NAME)) / "journal.sqlite3"
 
 
-def sqlite_path(url: str) -> Path:
-    """The file of a sqlite:///absolute/path URL (as file:// URLs: the path follows the third slash)."""
-    path = Path(unquote(url.removeprefix("sqlite://"))).expanduser()
-    if not url.startswith("sqlite:///") or not path.is_absolute() or path == Path("/"):
-        raise ValueError("a SQLite journal URL must look like sqlite:///absolute/path/journal.sqlite3")
-    return path
-
-
 def create_journal(
     url: str | None = None,
     *,
@@ -210,7 +198,7 @@ def create_journal(
     if url is None or url.startswith("sqlite:"):
         from pixverse_mcp.journal.sqlite import SqliteJournal
 
-        path = default_journal_path() if url is None else sqlite_path(url)
+        path = default_journal_path() if url is None else sqlite_journal_path(url)
         return SqliteJournal(path, clock=clock, retry_interval=retry_interval or 0.0)
     if url.startswith(("postgresql://", "postgres://")):
         from pixverse_mcp.journal.postgres import PostgresJournal

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import psycopg
 import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -139,7 +140,8 @@ class PostgresJournal(SqlJournal):
         try:
             await pool.open(wait=True, timeout=self._connect_timeout)
         except BaseException:
-            await pool.close(timeout=1.0)
+            with anyio.CancelScope(shield=True):
+                await pool.close(timeout=1.0)
             raise
         self._pool = pool
 

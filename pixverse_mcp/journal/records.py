@@ -122,11 +122,11 @@ def file_fingerprint(path: Path) -> str:
 
 def video_key(video_id: int | str) -> str | None:
     """The canonical decimal string of a video id, or None when it is not a non-negative integer."""
-    try:
-        number = int(str(video_id).strip())
-    except ValueError:
+    text = str(video_id).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 20):
         return None
-    return str(number) if 0 <= number < 10**20 else None
+    number = int(text)
+    return str(number) if number < 10**20 else None
 
 
 def clip_text(value: str | None, limit: int = TEXT_LIMIT) -> str | None:
