@@ -166,7 +166,10 @@ async def test_two_processes_share_one_sqlite_file(tmp_path: Path, caplog: pytes
     async with await anyio.open_process([sys.executable, "-c", CHILD_WRITER, url]) as child:
         assert child.stdout is not None and child.stdin is not None and child.stderr is not None
         with anyio.fail_after(30):
-            assert b"ready" in await child.stdout.receive()
+            said = b""
+            while b"\n" not in said:
+                said += await child.stdout.receive()
+            assert said == b"ready\n"
             await child.stdin.send(b"go\n")
             for n in range(40):
                 await start_job(journal, n, 2**61 + n, credits=1)

@@ -35,7 +35,7 @@ def test_the_estimate_is_the_median_rate_times_the_clip() -> None:
 
 
 def test_the_estimate_rounds_up_but_not_for_float_noise() -> None:
-    assert estimate_from([(2, 1.0)], 15.0).credits == 30  # 2.0 * 15.0 is 30.000000000000004 in floats
+    assert estimate_from([(25, 3.0)], 15.0).credits == 125  # 25 / 3 * 15 is 125.00000000000001 in floats
     assert estimate_from([(10, 3.0)], 1.0).credits == 4  # 3.33 credits: a cap must not be passed by rounding
     assert estimate_from([(1, 100.0)], 0.5).credits == 1
 
