@@ -69,7 +69,7 @@ class Estimate:
 
 def estimate_from(samples: list[tuple[int, float]], source_seconds: float | None) -> Estimate:
     """The estimate from (credits, source seconds) pairs of earlier jobs; pure."""
-    rates = [credits / seconds for credits, seconds in samples if credits > 0 and seconds > 0]
+    rates = [c / s for c, s in samples if c > 0 and math.isfinite(s) and s > 0]
     if not rates:
         return Estimate(credits=None, credits_per_second=None, samples=0, source_seconds=source_seconds)
     rate = statistics.median(rates)

@@ -371,3 +371,21 @@ async def test_a_journal_written_by_a_newer_server_is_left_alone(
     [message] = warnings(caplog)
     assert "version 99" in message and "upgrade pixverse-restyle-mcp" in message
     assert [row[0] for row in store.raw("SELECT trace_id FROM pixverse_jobs")] == ["trace-1"]
+
+
+async def test_hostile_values_are_bounded(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    journal = store.journal()
+    start = job_start(
+        1, prompt="p" * 100_000, client_name="c" * 10_000, seed=10**30, source_seconds=float("nan")
+    )
+    await journal.record_sending(start)
+    await journal.record_started(start, VID, 10**30)
+    huge = StatusUpdate(status="s" * 1000, status_code=-(10**30), finished=False, url="u" * 100_000)
+    await journal.update_status(VID, huge)
+    job = await journal.get_job(VID)
+    assert job is not None
+    lengths = (len(job.prompt or ""), len(job.client_name or ""), len(job.url or ""), len(job.status))
+    assert lengths == (4096, 200, 4096, 40)
+    assert (job.seed, job.credits, job.status_code, job.source_seconds) == (None, None, None, None)
+    assert await spend.estimate(journal, 5.0) == spend.estimate_from([], 5.0)
+    assert not warnings(caplog)

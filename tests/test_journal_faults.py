@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -186,3 +187,16 @@ async def test_a_sqlite_url_picks_the_file(tmp_path: Path) -> None:
     await start_job(journal, 1, VID)
     await journal.close()
     assert path.is_file()
+
+
+async def test_a_time_edited_by_hand_hides_no_job(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = create_journal(f"sqlite://{path}")
+    await start_job(journal, 1, VID)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE pixverse_jobs SET started_at = 'yesterday', finished_at = 'soon'")
+        conn.commit()
+    [job] = await journal.list_jobs()
+    assert (job.video_id, job.started_at, job.finished_at) == (str(VID), datetime.fromtimestamp(0, UTC), None)
+    assert not warnings(caplog)
+    await journal.close()

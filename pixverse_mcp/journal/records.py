@@ -144,9 +144,10 @@ def time_text(moment: datetime) -> str:
 
 
 def stored_time(value: object) -> datetime | None:
-    """A time as read back from the store (SQLite gives text, PostgreSQL a datetime)."""
-    if value is None:
-        return None
+    """A time as read back from the store (SQLite gives text, PostgreSQL a datetime); None if unreadable."""
     if isinstance(value, datetime):
         return value.astimezone(UTC)
-    return datetime.strptime(str(value), STORED_TIME_FORMAT).replace(tzinfo=UTC)
+    try:
+        return datetime.strptime(str(value), STORED_TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None  # None, or a value edited by hand: the job stays listed all the same

@@ -11,7 +11,7 @@ import logging
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -36,6 +36,8 @@ from pixverse_mcp.journal.statements import (
     UPSERT_ATTEMPT,
     UPSERT_STARTED,
     UPSERT_STATUS,
+    like_pattern,
+    start_params,
 )
 
 log = logging.getLogger("pixverse_mcp.journal")
@@ -45,6 +47,8 @@ T = TypeVar("T")
 STALE_SENDING = timedelta(minutes=2)
 """A row still 'sending' after this long belongs to a process that stopped mid-request: uncertain."""
 MAX_QUERY_WORDS = 8
+UNREADABLE_TIME = datetime.fromtimestamp(0, UTC)
+"""Shown for a start time that cannot be read (edited by hand), so the job is not hidden."""
 
 
 class Statements(Protocol):
@@ -55,30 +59,12 @@ class Statements(Protocol):
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]: ...
 
 
-def _start_params(start: JobStart) -> dict[str, Any]:
-    return {
-        "trace_id": clip_text(start.trace_id, 200),
-        "request_key": clip_text(start.request_key, 200),
-        "source_kind": start.source_kind,
-        "source": clip_text(start.source),
-        "source_fingerprint": clip_text(start.source_fingerprint, 200),
-        "source_seconds": start.source_seconds,
-        "restyle_id": clip_text(start.restyle_id, 100),
-        "style_name": clip_text(start.style_name),
-        "prompt": clip_text(start.prompt),
-        "seed": storable_int(start.seed),
-        "client_name": clip_text(start.client_name, 200),
-        "group_id": clip_text(start.group_id, 200),
-    }
-
-
 def _no_rows() -> list[tuple[Any, ...]]:
     return []
 
 
-def _like_pattern(word: str) -> str:
-    escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped[:100]}%"
+def _no_jobs() -> list[JobRecord]:
+    return []
 
 
 class SqlJournal(Journal):
@@ -212,11 +198,11 @@ class SqlJournal(Journal):
     # -- the journal --------------------------------------------------------------------------------
 
     async def record_sending(self, start: JobStart) -> None:
-        params = _start_params(start) | {"status": "sending", "now": self._clock()}
+        params = start_params(start) | {"status": "sending", "now": self._clock()}
         await self._write("recording a generate", lambda: self._execute(UPSERT_ATTEMPT, params))
 
     async def record_uncertain(self, start: JobStart) -> None:
-        params = _start_params(start) | {"status": "uncertain", "now": self._clock()}
+        params = start_params(start) | {"status": "uncertain", "now": self._clock()}
         await self._write("recording an uncertain generate", lambda: self._execute(UPSERT_ATTEMPT, params))
 
     async def discard_attempt(self, trace_id: str) -> None:
@@ -228,7 +214,7 @@ class SqlJournal(Journal):
         if key is None:
             log.debug("job journal: ignoring a started job with video id %r", video_id)
             return
-        params = _start_params(start) | {
+        params = start_params(start) | {
             "video_id": key,
             "credits": storable_int(credits),
             "now": self._clock(),
@@ -311,8 +297,8 @@ class SqlJournal(Journal):
         if key is None:
             return None
         sql = f"SELECT {COLUMNS} FROM pixverse_jobs WHERE video_id = :video_id"
-        rows = await self._read("reading a job", _no_rows(), lambda: self._fetch(sql, {"video_id": key}))
-        return self._record(rows[0]) if rows else None
+        jobs = await self._read("reading a job", _no_jobs(), lambda: self._fetch_jobs(sql, {"video_id": key}))
+        return jobs[0] if jobs else None
 
     async def list_jobs(self, status: str | None = None, query: str = "", limit: int = 20) -> list[JobRecord]:
         sql = f"SELECT {COLUMNS} FROM pixverse_jobs WHERE 1 = 1"
@@ -322,21 +308,25 @@ class SqlJournal(Journal):
             params["status"] = status.strip().lower()
         for n, word in enumerate(query.split()[:MAX_QUERY_WORDS]):
             sql += f" AND {SEARCHED_TEXT} LIKE :word{n} ESCAPE '\\'"
-            params[f"word{n}"] = _like_pattern(word)
+            params[f"word{n}"] = like_pattern(word)
         sql += " ORDER BY started_at DESC, id DESC LIMIT :limit"
-        rows = await self._read("listing jobs", _no_rows(), lambda: self._fetch(sql, params))
-        return [self._record(row) for row in rows]
+        return await self._read("listing jobs", _no_jobs(), lambda: self._fetch_jobs(sql, params))
 
     async def credits_spent(self, since: datetime) -> int | None:
-        rows = await self._read(
-            "adding up credits", None, lambda: self._fetch(CREDITS_SPENT, {"since": since})
-        )
-        return int(rows[0][0]) if rows else None
+        async def total() -> int:
+            rows = await self._fetch(CREDITS_SPENT, {"since": since})
+            return int(rows[0][0])
+
+        return await self._read("adding up credits", None, total)
 
     async def cost_samples(self, limit: int = 20) -> list[CostSample]:
         params = {"limit": max(1, min(int(limit), LIST_LIMIT_MAX))}
-        rows = await self._read("reading job costs", _no_rows(), lambda: self._fetch(COST_SAMPLES, params))
-        return [CostSample(credits=int(credits), source_seconds=float(seconds)) for credits, seconds in rows]
+
+        async def samples() -> list[CostSample]:
+            rows = await self._fetch(COST_SAMPLES, params)
+            return [CostSample(credits=int(c), source_seconds=float(s)) for c, s in rows]
+
+        return await self._read("reading job costs", [], samples)
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -348,12 +338,15 @@ class SqlJournal(Journal):
         async with self._single() as run:
             return await run.fetch(sql, params)
 
+    async def _fetch_jobs(self, sql: str, params: Mapping[str, Any]) -> list[JobRecord]:
+        # Rows are read into records inside the guard: a value edited by hand fails here, not the call.
+        return [self._record(row) for row in await self._fetch(sql, params)]
+
     def _record(self, row: tuple[Any, ...]) -> JobRecord:
         (video_id, trace_id, request_key, status, status_code, source_kind, source, fingerprint, seconds,
          restyle_id, style_name, prompt, seed, credits, url, local_path, client_name, group_id, started_at,
          finished_at) = row  # fmt: skip
-        started = stored_time(started_at)
-        assert started is not None
+        started = stored_time(started_at) or UNREADABLE_TIME
         return JobRecord(
             video_id=video_id,
             trace_id=trace_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -33,6 +34,22 @@ def _lower(value: str | None) -> str | None:
 
 def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: time_text(v) if isinstance(v, datetime) else v for k, v in params.items()}
+
+
+def _use_wal(conn: sqlite3.Connection, patience: float) -> None:
+    # Switching a new file to WAL takes it exclusively without calling the busy handler, so two
+    # processes opening the same new journal at once may see "database is locked": wait and retry.
+    deadline = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -116,7 +133,7 @@ class SqliteJournal(SqlJournal):
         )
         try:
             conn.create_function("lower", 1, _lower, deterministic=True)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn, self._busy_timeout)
             # With WAL, NORMAL survives a crash of the process; only a power cut may lose the last writes.
             conn.execute("PRAGMA synchronous=NORMAL")
             _migrate(conn)

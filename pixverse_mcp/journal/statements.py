@@ -2,10 +2,15 @@
 
 Parameters are `:name` (SQLite's form; the PostgreSQL backend turns them into `%(name)s`), so the
 text holds no `%` and no `::` cast. The upserts fill in what a later call learns without erasing
-what an earlier one knew.
+what an earlier one knew. The parameter builders at the end bound every value.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
+
+from pixverse_mcp.journal.records import JobStart, clip_text, storable_int
 
 COLUMNS = (
     "video_id, trace_id, request_key, status, status_code, source_kind, source, source_fingerprint, "
@@ -87,3 +92,32 @@ SEARCHED_TEXT = (
     "lower(COALESCE(style_name, '') || ' ' || COALESCE(prompt, '') || ' ' || COALESCE(source, '') "
     "|| ' ' || COALESCE(restyle_id, '') || ' ' || COALESCE(video_id, ''))"
 )
+
+
+def start_params(start: JobStart) -> dict[str, Any]:
+    """The parameters of a job's start, each bounded: a hostile client or reply may send anything."""
+    return {
+        "trace_id": clip_text(start.trace_id, 200),
+        "request_key": clip_text(start.request_key, 200),
+        "source_kind": start.source_kind,
+        "source": clip_text(start.source),
+        "source_fingerprint": clip_text(start.source_fingerprint, 200),
+        "source_seconds": _seconds(start.source_seconds),
+        "restyle_id": clip_text(start.restyle_id, 100),
+        "style_name": clip_text(start.style_name),
+        "prompt": clip_text(start.prompt),
+        "seed": storable_int(start.seed),
+        "client_name": clip_text(start.client_name, 200),
+        "group_id": clip_text(start.group_id, 200),
+    }
+
+
+def _seconds(value: float | None) -> float | None:
+    """A length worth keeping: finite and positive (NaN would poison the estimate's median)."""
+    return value if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def like_pattern(word: str) -> str:
+    """A LIKE pattern that finds `word` anywhere, its % and _ taken as plain characters."""
+    escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped[:100]}%"
