@@ -9,7 +9,18 @@ One interface, three implementations:
         └── PostgresJournal  (postgres.py) PIXVERSE_JOURNAL_URL=postgresql://...: shared by replicas
 
 A storage fault (unwritable or damaged file, full disk, database gone) is logged once per outage,
-and the method returns a neutral value (None, [], 0 or nothing); later calls try again.
+and the method returns a neutral value (None, [] or nothing); later calls try again.
+
+How the tools use it:
+
+    key = request_key(body)                                  # restyle_video
+    trace_id = await journal.find_recent_uncertain(key) or new_trace_id()
+    start = JobStart(trace_id, key, source_kind=..., source=..., ...)
+    await journal.record_sending(start)                      # before the request goes out
+    job = ...                                                # the generate request
+    await journal.record_started(start, job.video_id, job.credits)
+    #   outcome unknown: record_uncertain(start); clean refusal (500044): discard_attempt(trace_id)
+    await journal.update_status(video_id, StatusUpdate(...)) # get_status, and the end of a wait
 """
 
 from __future__ import annotations
