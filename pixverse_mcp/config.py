@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -20,6 +21,36 @@ def _default_output_dir() -> Path:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _switch(name: str, value: str) -> bool:
+    """An on/off setting; anything else is an error that names the variable."""
+    word = value.strip().lower()
+    if word in {"1", "true", "yes", "on"}:
+        return True
+    if word in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be on or off, got {value.strip()[:40]!r}")
+
+
+def _credits(name: str, value: str) -> int:
+    try:
+        number = int(value.strip().replace("_", ""))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of credits, got {value.strip()[:40]!r}") from None
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1 (unset it for no limit), got {number}")
+    return number
+
+
+def sqlite_journal_path(url: str) -> Path:
+    """The file of a sqlite:///absolute/path URL (as in file:// URLs, the path follows the third slash)."""
+    path = Path(unquote(url.removeprefix("sqlite://"))).expanduser()
+    if not url.startswith("sqlite:///") or not path.is_absolute() or path == Path("/"):
+        raise ValueError(
+            "a SQLite PIXVERSE_JOURNAL_URL must look like sqlite:///absolute/path/journal.sqlite3"
+        )
+    return path
 
 
 class Timeouts(BaseModel):
@@ -57,6 +88,13 @@ class Settings(BaseModel):
     poll_max_interval: float = Field(1.5, gt=0, description="longest pause between two status checks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     log_level: str = "INFO"
+    journal_enabled: bool = Field(True, description="PIXVERSE_JOURNAL=off turns the job journal off")
+    journal_url: SecretStr | None = Field(
+        None, description="postgresql://... for a shared journal, sqlite:///path for another file"
+    )
+    max_credits_per_job: int | None = Field(None, ge=1)
+    max_credits_per_day: int | None = Field(None, ge=1, description="counted from 00:00 UTC in the journal")
+    confirm_spend: Literal["off", "ask"] = "off"
 
     @field_validator("api_key")
     @classmethod
@@ -80,6 +118,19 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"PIXVERSE_BASE_URL must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("journal_url")
+    @classmethod
+    def _journal_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # The URL may hold a password: the error names the forms, never the value.
+        if value is None:
+            return value
+        url = value.get_secret_value()
+        if url.startswith("sqlite:"):
+            sqlite_journal_path(url)
+        elif not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("PIXVERSE_JOURNAL_URL must start with postgresql:// or sqlite:///")
+        return value
 
     @field_validator("allowed_dirs")
     @classmethod
@@ -124,6 +175,17 @@ class Settings(BaseModel):
             values["log_level"] = level.upper()
         if token := env.get("PIXVERSE_MCP_TOKEN", "").strip():
             values["mcp_token"] = SecretStr(token)
+        if journal := env.get("PIXVERSE_JOURNAL", "").strip():
+            values["journal_enabled"] = _switch("PIXVERSE_JOURNAL", journal)
+        if journal_url := env.get("PIXVERSE_JOURNAL_URL", "").strip():
+            values["journal_url"] = SecretStr(journal_url)
+        for name, field in (("JOB", "max_credits_per_job"), ("DAY", "max_credits_per_day")):
+            if cap := env.get(f"PIXVERSE_MAX_CREDITS_PER_{name}", "").strip():
+                values[field] = _credits(f"PIXVERSE_MAX_CREDITS_PER_{name}", cap)
+        if confirm := env.get("PIXVERSE_CONFIRM_SPEND", "").strip():
+            if confirm.lower() not in {"off", "ask"}:
+                raise ValueError(f"PIXVERSE_CONFIRM_SPEND must be off or ask, got {confirm[:40]!r}")
+            values["confirm_spend"] = confirm.lower()
         timeouts = {
             name: float(raw)
             for name in ("connect", "read", "upload", "download")

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from mcp import Client
 from mcp.types import CallToolResult
+from pg import PostgresCluster
 from pydantic import SecretStr
 
 from pixverse_mcp.client import RetryPolicy
@@ -51,6 +52,17 @@ def anyio_backend() -> str:
 def sandbox_server() -> Iterator[SandboxServer]:
     with SandboxServer(SANDBOX_CONFIG) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster, started on first use and removed at the end of the session."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 @pytest.fixture
