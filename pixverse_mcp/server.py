@@ -30,6 +30,7 @@ from mcp.types import (
 from pydantic import Field
 
 from pixverse_mcp import __version__, arguments, flow, jobs, media
+from pixverse_mcp.apps import ViewerApps
 from pixverse_mcp.catalog import CatalogCache, matches
 from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
@@ -91,6 +92,8 @@ def create_server(
             wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
         )
 
+    # The Restyle viewer (MCP Apps, pixverse_mcp/apps/): its view, app-only tools and tool bindings.
+    viewer = ViewerApps(runtime)
     server: MCPServer[Runtime] = MCPServer(
         "pixverse-restyle",
         title="PixVerse Restyle",
@@ -98,6 +101,8 @@ def create_server(
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level if settings.log_level in _LEVELS else "INFO",  # type: ignore[arg-type]
+        extensions=[viewer],
+        middleware=[viewer.list_for_client],
     )
 
     @server.tool(
