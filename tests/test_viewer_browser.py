@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Frame, Page, sync_playw
 from pixverse_mcp.apps import VIEW_URI
 from pixverse_mcp.apps.host_page import host_page, view_config, wire
 from pixverse_mcp.config import Settings
+from pixverse_mcp.demo import run_demo
 from pixverse_mcp.sandbox import SandboxServer
 from pixverse_mcp.server import create_server
 
@@ -330,3 +332,33 @@ def test_compare_grid_plays_a_group_side_by_side_in_sync(viewer: Viewer, clip: P
     )
     assert frame.evaluate("() => document.body.dataset.polling") == "off"
     viewer.shot(frame, "compare-light.png")
+
+
+def test_demo_writes_a_page_that_shows_the_result_in_any_browser(browser: Browser, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    # The demo runs an event loop of its own: in a worker thread, beside Playwright's.
+    with ThreadPoolExecutor(1) as worker:
+        assert worker.submit(run_demo, out, style="noir", viewer=True).result(timeout=120) == 0
+    page = browser.new_page(viewport={"width": 820, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        # No server behind it: the view's requests are answered from what the demo recorded.
+        page.goto((out / "viewer.html").as_uri())
+        page.wait_for_function("() => pixverseHost.initialized", timeout=WAIT_MS)
+        handle = page.query_selector("#view")
+        frame = handle.content_frame() if handle else None
+        assert frame is not None
+        frame.wait_for_function(PLAYING, timeout=WAIT_MS)
+        frame.wait_for_function("() => !document.querySelector('.before').hidden", timeout=WAIT_MS)
+        assert frame.locator("h1").inner_text() == "Film Noir"
+        assert [call["arguments"]["kind"] for call in page.evaluate("() => pixverseHost.calls")] == [
+            "result",
+            "upload",
+        ]
+        page.get_by_role("button", name="Dark theme").click()
+        frame.wait_for_function("() => document.documentElement.dataset.theme === 'dark'")
+        assert errors == []
+    finally:
+        page.close()

@@ -12,9 +12,18 @@ import json
 from importlib import resources
 from typing import Any
 
+from mcp import Client
+from mcp.client import advertise
+from mcp.client.extension import ClientExtension
+from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.types import CallToolResult, ReadResourceResult
 
 CONFIG_PLACEHOLDER = "__HOST_CONFIG__"
+
+
+def apps_client_extension() -> ClientExtension:
+    """What a client that renders MCP App views advertises (as Claude, VS Code, ... do)."""
+    return advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
 
 
 def wire(result: CallToolResult) -> dict[str, Any]:
@@ -47,3 +56,39 @@ def host_page(config: dict[str, Any] | None = None) -> str:
     # Written inside a <script> element: no "<", ">" or "&" may appear raw.
     blob = json.dumps(config).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return html.replace(CONFIG_PLACEHOLDER, blob)
+
+
+async def recorded_page(client: Client, tool: str, tool_input: dict[str, Any], answer: dict[str, Any]) -> str:
+    """A host page that shows the view for one finished restyle with no server behind it.
+
+    The view's own requests for the result and its source are made now, through `client`, with the
+    files attached as data, and written into the page.
+    """
+    from pixverse_mcp.apps.viewer import VIEW_URI
+
+    wanted = [("result", answer["video_id"])]
+    if tool_input.get("video_media_id"):
+        wanted.append(("upload", tool_input["video_media_id"]))
+    elif tool_input.get("source_video_id"):
+        wanted.append(("result", tool_input["source_video_id"]))
+    answers = []
+    for kind, ref in wanted:
+        match = {"kind": kind, "id": str(ref)}
+        media = await client.call_tool("viewer_media", {**match, "force_data": True})
+        if media.is_error:
+            raise RuntimeError(f"viewer_media {kind} {ref} failed: {media.content}")
+        answers.append(recorded("viewer_media", match, media))
+    result = {
+        "content": [{"type": "text", "text": json.dumps(answer, indent=2)}],
+        "structuredContent": answer,
+    }
+    return host_page(
+        {
+            **view_config(await client.read_resource(VIEW_URI)),
+            "toolName": tool,
+            "toolInput": tool_input,
+            "toolResult": result,
+            "answers": answers,
+            "theme": "light",
+        }
+    )
