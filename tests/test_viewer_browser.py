@@ -156,7 +156,7 @@ PLAYING = """() => {
 
 
 def test_player_plays_the_restyle_with_a_before_after_wipe(viewer: Viewer, clip: Path) -> None:
-    arguments, result = restyled(viewer, clip)
+    arguments, result = restyled(viewer, clip, restyle_id="1006")  # Neon Night: far from the original
     done = result.structured_content or {}
     assert done["status"] == "succeeded"
     frame = viewer.show("restyle_video", arguments, result)
@@ -201,6 +201,7 @@ def test_player_plays_the_restyle_with_a_before_after_wipe(viewer: Viewer, clip:
         frame.evaluate("() => document.querySelector('.before').style.clipPath") == "inset(0px 100% 0px 0px)"
     )
     wipe.fill("50")
+    wipe.blur()
     viewer.shot(frame, "player-light.png")
     # The buttons ask the host; the final URL went to the model's context.
     frame.get_by_role("button", name="Open video").click()
