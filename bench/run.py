@@ -38,6 +38,7 @@ import overhead
 import peer
 import throughput
 import upload
+import viewer
 from _common import BENCH, SandboxProcess, Section, machine_line, say
 
 RESULTS = BENCH / "results.md"
@@ -129,6 +130,7 @@ async def _main(quick: bool, skip_peer: bool) -> int:
             "5. HTTP throughput",
             lambda: throughput.run(sandbox, work, (1, 8, 32), 1.5 if quick else 3.0),
         )
+        await measure("6. Viewer", lambda: viewer.run(work, 3 if quick else 7))
 
     report = _report(sections, machine, peer_note, started, quick)
     RESULTS.write_text(report, encoding="utf-8")

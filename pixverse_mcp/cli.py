@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where the results go")
     demo.add_argument("--style", default="sketch", help="a style name to look for in the catalog")
+    demo.add_argument(
+        "--viewer",
+        action="store_true",
+        help="also write viewer.html: the result in the viewer, for any browser",
+    )
     return parser
 
 
@@ -95,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from pixverse_mcp.demo import run_demo
 
-        return run_demo(args.out, style=args.style)
+        return run_demo(args.out, style=args.style, viewer=args.viewer)
 
     from pixverse_mcp.config import Settings
 

@@ -17,6 +17,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, ImageContent
 
+from pixverse_mcp.apps.host_page import apps_client_extension, recorded_page
 from pixverse_mcp.samples import make_clip
 
 
@@ -49,7 +50,7 @@ async def _call(client: Client, tool: str, args: dict[str, Any], keep: tuple[str
     return result.structured_content or {}
 
 
-async def _demo(out: Path, style: str) -> Path:
+async def _demo(out: Path, style: str, viewer: bool) -> Path:
     await anyio.Path(out).mkdir(parents=True, exist_ok=True)
     clip = make_clip(out / "sample.mp4", seconds=3.0, width=480, height=270)
     env = {
@@ -64,7 +65,8 @@ async def _demo(out: Path, style: str) -> Path:
     )
     _say(f"Sample clip: {clip}")
     _say("Starting `pixverse-mcp serve --sandbox` over stdio and talking to it as an MCP client.")
-    async with Client(params) as client:
+    # With --viewer the demo renders the view itself, so it says so, as a chat client would.
+    async with Client(params, extensions=[apps_client_extension()] if viewer else None) as client:
         tools = await client.list_tools()
         _say(f"Tools: {', '.join(t.name for t in tools.tools)}")
         catalog = await _call(client, "list_restyles", {}, ("count", "total"))
@@ -82,12 +84,12 @@ async def _demo(out: Path, style: str) -> Path:
         )
         await _call(client, "get_balance", {}, ("total", "credit_monthly", "credit_package"))
         keep = ("video_id", "status", "credits", "url", "local_path", "preview_path", "message")
-        status = await _call(
-            client,
-            "restyle_video",
-            {"video_media_id": uploaded["media_id"], "restyle_id": chosen["restyle_id"], "download": True},
-            keep,
-        )
+        restyle_args = {
+            "video_media_id": uploaded["media_id"],
+            "restyle_id": chosen["restyle_id"],
+            "download": True,
+        }
+        started = status = await _call(client, "restyle_video", restyle_args, keep)
         while status["status"] == "generating":
             status = await _call(
                 client, "get_status", {"video_id": status["video_id"], "download": True}, keep
@@ -95,17 +97,22 @@ async def _demo(out: Path, style: str) -> Path:
         if status["status"] != "succeeded":
             raise RuntimeError(f"the restyle ended as {status['status']}: {status['message']}")
         await _call(client, "get_balance", {}, ("total",))
+        if viewer:
+            page = await recorded_page(client, "restyle_video", restyle_args, {**started, **status})
+            await anyio.Path(out / "viewer.html").write_text(page, encoding="utf-8")
     local = Path(status["local_path"])
     _say(f"\nRestyled video: {local}")
     if status.get("preview_path"):
         _say(f"Preview picture: {status['preview_path']}")
+    if viewer:
+        _say(f"Viewer: {out / 'viewer.html'} (open it in a browser: the view chat clients show inline)")
     return local
 
 
-def run_demo(out: Path, *, style: str = "sketch") -> int:
-    """Run the demo; returns a process exit code."""
+def run_demo(out: Path, *, style: str = "sketch", viewer: bool = False) -> int:
+    """Run the demo (with `viewer`, also write viewer.html); returns a process exit code."""
     try:
-        anyio.run(_demo, out.resolve(), style)
+        anyio.run(_demo, out.resolve(), style, viewer)
     except Exception as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

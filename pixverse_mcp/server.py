@@ -24,12 +24,13 @@ from mcp.types import (
 from pydantic import Field
 
 from pixverse_mcp import __version__, arguments, jobs, logs
+from pixverse_mcp.apps import ViewerApps
 from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import InputError, NotFoundError, PixVerseError
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.tooling import PixVerseServer, clean_doc
-from pixverse_mcp.tools import catalog, restyling, upload
+from pixverse_mcp.tools import account, catalog, restyling, upload
 
 
 def _instructions(settings: Settings) -> str:
@@ -69,6 +70,8 @@ def create_server(
         finally:
             await runtime.close()
 
+    # The Restyle viewer (MCP Apps, pixverse_mcp/apps/): its view, app-only tools and tool bindings.
+    viewer = ViewerApps(runtime)
     server = PixVerseServer(
         "pixverse-restyle",
         title="PixVerse Restyle",
@@ -76,10 +79,13 @@ def create_server(
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
+        extensions=[viewer],
+        middleware=[viewer.list_for_client],
     )
     catalog.install(server, runtime)
     upload.install(server, runtime)
     restyling.install(server, runtime)
+    account.install(server, runtime)
 
     @server.resource(
         "pixverse://videos/{video_id}",

@@ -1,4 +1,4 @@
-"""Free catalog and account tools: the styles (also as a resource) and the credit balance."""
+"""The style catalog: the list_restyles tool and the pixverse://restyles resource (both free)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pixverse_mcp import arguments
 from pixverse_mcp.catalog import search
 from pixverse_mcp.delivery import structured
 from pixverse_mcp.errors import PixVerseError
-from pixverse_mcp.results import BalanceResult, Style, StyleCatalog
+from pixverse_mcp.results import Style, StyleCatalog
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.tooling import READ_ONLY, PixVerseServer, register
 from pixverse_mcp.wire import Restyle
@@ -21,7 +21,7 @@ MAX_QUERY_CHARS = 200
 
 
 def install(server: PixVerseServer, runtime: Runtime) -> None:
-    """Register list_restyles, get_balance and the pixverse://restyles resource."""
+    """Register list_restyles and the pixverse://restyles resource."""
 
     @register(server, title="List restyle styles", annotations=READ_ONLY)
     async def list_restyles(
@@ -37,21 +37,6 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
         """
         query = arguments.text_argument(query, "query", max_len=MAX_QUERY_CHARS)
         return structured(_catalog_answer(await runtime.styles.styles(), query))
-
-    @register(server, title="Get the credit balance", annotations=READ_ONLY)
-    async def get_balance() -> Annotated[CallToolResult, BalanceResult]:
-        """Show the PixVerse account's credits (monthly, package and total). Free."""
-        balance = await runtime.api.balance()
-        monthly, package = balance.credit_monthly or 0, balance.credit_package or 0
-        return structured(
-            BalanceResult(
-                account_id=str(balance.account_id) if balance.account_id is not None else None,
-                credit_monthly=monthly,
-                credit_package=package,
-                total=monthly + package,
-                message=f"{monthly + package} credits left ({monthly} monthly, {package} from packages).",
-            )
-        )
 
     @server.resource(
         "pixverse://restyles",

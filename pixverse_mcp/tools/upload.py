@@ -45,9 +45,9 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
     ) -> Annotated[CallToolResult, UploadResult]:
         """Upload a video to PixVerse for restyling; give exactly one of path or url. Free.
 
-        Free. A local file is checked first (a regular mp4 or mov inside the allowed folders, at most
-        16 s, 50 MB and 1920 px on the longer side) and refused with the fix if PixVerse would refuse
-        it; it must not change while it uploads. Returns the media_id for restyle_video.
+        A local file is checked first (mp4 or mov in the allowed folders, at most 16 s, 50 MB and
+        1920 px on the longer side) and refused with the fix if PixVerse would refuse it. Returns the
+        media_id for restyle_video.
         """
         chosen = arguments.exactly_one(path=path, url=url)
         client = runtime.api
