@@ -64,6 +64,7 @@ async def _result_sizes(section: Section, workdir: Path) -> None:
             base_url=sandbox.base_url,
             allowed_dirs=(folder,),
             output_dir=folder / "out",
+            log_level="WARNING",  # keep the tool-call log lines out of the progress output
         )
         async with Client(create_server(settings)) as client:
 
@@ -109,6 +110,7 @@ async def run(workdir: Path) -> Section:
         base_url="http://127.0.0.1:9",
         allowed_dirs=(workdir,),
         output_dir=workdir / "out",
+        log_level="WARNING",
     )
     async with Client(create_server(settings)) as client:
         listed = await client.list_tools()

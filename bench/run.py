@@ -1,6 +1,6 @@
 """Benchmarks of pixverse-restyle-mcp: what a user feels, side by side with the floors and the peer.
 
-    python3 bench/run.py            # the full run, under five minutes on 2 cores
+    python3 bench/run.py            # the full run, about five minutes on 2 cores
     python3 bench/run.py --quick    # fewer rounds, shorter jobs: about a minute and a half
 
 Started with a Python that lacks the project, it makes .venv/ (as dev.py does) and moves into it.
