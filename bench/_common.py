@@ -200,14 +200,24 @@ def stop_process(proc: subprocess.Popen[Any], *, gently: Callable[[], None] | No
 class SandboxProcess:
     """A PixVerse sandbox in its own process, so the benchmark's clients never share its GIL."""
 
-    def __init__(self, *, job_seconds: float = 3600.0, max_jobs: int = 50, name: str = "sandbox") -> None:
+    def __init__(
+        self,
+        *,
+        job_seconds: float = 3600.0,
+        max_jobs: int = 50,
+        name: str = "sandbox",
+        upload_bytes_per_second: float | None = None,
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._errlog = log_file(name)
+        options = f"job_seconds={job_seconds!r}, max_concurrent_jobs={max_jobs!r}"
+        if upload_bytes_per_second is not None:  # a throttled link: the sandbox paces its reads
+            options += f", upload_bytes_per_second={upload_bytes_per_second!r}"
         code = (
             "import sys\n"
             "from pixverse_mcp.sandbox import SandboxConfig, SandboxServer\n"
-            f"cfg = SandboxConfig(job_seconds={job_seconds!r}, max_concurrent_jobs={max_jobs!r})\n"
+            f"cfg = SandboxConfig({options})\n"
             f"server = SandboxServer(cfg, port={self.port}).start()\n"
             "print(server.base_url, flush=True)\n"
             "sys.stdin.read()\n"

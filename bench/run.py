@@ -1,6 +1,6 @@
 """Benchmarks of pixverse-restyle-mcp: what a user feels, side by side with the floors and the peer.
 
-    python3 bench/run.py            # the full run, under five minutes on 2 cores
+    python3 bench/run.py            # the full run, about five minutes on 2 cores
     python3 bench/run.py --quick    # fewer rounds, shorter jobs: about a minute and a half
 
 Started with a Python that lacks the project, it makes .venv/ (as dev.py does) and moves into it.
@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - a plain `python bench/run.py`: move in
 
 import cold_start
 import completion
+import context
 import overhead
 import peer
 import throughput
@@ -89,6 +90,22 @@ def _report(sections: list[Section], machine: str, peer_note: str, started: floa
     return "\n".join(parts).rstrip() + "\n"
 
 
+def _load_note(loads: list[float]) -> str:
+    """How busy the machine was: the 1-minute load average before the run and at each section."""
+    cores = os.cpu_count() or 1
+    note = (
+        f"1-minute load average {loads[0]:.1f} before the run, {min(loads[1:]):.1f}-{max(loads[1:]):.1f} "
+        f"during it (at each section's start and at the end), on {cores} cores"
+    )
+    if loads[0] >= 0.5 * cores:
+        note += (
+            ": the machine was shared with other work (such as test suites) that ran beside the "
+            "benchmark, which slows and spreads the wall-clock figures; ratios pair sides measured "
+            "moments apart, and CPU times per call are less affected"
+        )
+    return note + "."
+
+
 async def _main(quick: bool, skip_peer: bool) -> int:
     started = time.monotonic()
     machine = machine_line()
@@ -102,9 +119,11 @@ async def _main(quick: bool, skip_peer: bool) -> int:
         peer_note = f"{found.version}, in its own venv." if found else f"not measured: {why}."
         say(f"Peer: {peer_note}")
     sections: list[Section] = []
+    loads = [os.getloadavg()[0]]
 
     async def measure(title: str, step: Callable[[], Awaitable[Section]]) -> None:
         say(f"\n{title}")
+        loads.append(os.getloadavg()[0])
         began = time.monotonic()
         try:
             section = await step()
@@ -121,7 +140,7 @@ async def _main(quick: bool, skip_peer: bool) -> int:
             "2. Tool-call overhead",
             lambda: overhead.run(sandbox, work, 100 if quick else 300, found, 4 if quick else 10),
         )
-        await measure("3. Upload", lambda: upload.run(sandbox, work, 3 if quick else 8))
+        await measure("3. Upload", lambda: upload.run(sandbox, work, 3 if quick else 8, 2 if quick else 4))
         await measure(
             "4. Completion latency and polling",
             lambda: completion.run(work, (5.0, 20.0) if quick else (5.0, 20.0, 60.0)),
@@ -131,8 +150,10 @@ async def _main(quick: bool, skip_peer: bool) -> int:
             lambda: throughput.run(sandbox, work, (1, 8, 32), 1.5 if quick else 3.0),
         )
         await measure("6. Viewer", lambda: viewer.run(work, 3 if quick else 7))
+        await measure("7. Context cost", lambda: context.run(work))
 
-    report = _report(sections, machine, peer_note, started, quick)
+    loads.append(os.getloadavg()[0])
+    report = _report(sections, f"{machine}. {_load_note(loads)}", peer_note, started, quick)
     RESULTS.write_text(report, encoding="utf-8")
     print(report)
     say(f"Written to {RESULTS} in {time.monotonic() - started:.0f} s.")
