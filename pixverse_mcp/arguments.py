@@ -20,24 +20,12 @@ MAX_SEED = 2_147_483_647
 # A double holds every integer only below 2^53; a larger JSON number may already have lost digits.
 _EXACT_FLOAT_LIMIT = 2**53
 
-ID_SCHEMA = WithJsonSchema(
-    {
-        "anyOf": [
-            {"type": "integer", "minimum": 1},
-            {"type": "string", "pattern": "^[0-9]{1,20}$"},
-        ]
-    }
-)
+# `pattern` applies to strings only and `minimum` to numbers only, so one object says both forms.
+ID_SCHEMA = WithJsonSchema({"type": ["integer", "string"], "minimum": 1, "pattern": "^[0-9]{1,20}$"})
 """An id argument's schema: an integer or a string of digits (ids pass 2^53, which JSON numbers
 do not hold exactly). The value itself reaches `id_argument` as sent."""
 OPTIONAL_ID_SCHEMA = WithJsonSchema(
-    {
-        "anyOf": [
-            {"type": "integer", "minimum": 1},
-            {"type": "string", "pattern": "^[0-9]{1,20}$"},
-            {"type": "null"},
-        ]
-    }
+    {"type": ["integer", "string", "null"], "minimum": 1, "pattern": "^[0-9]{1,20}$"}
 )
 SEED_SCHEMA = WithJsonSchema({"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED})
 PROMPT_SCHEMA = WithJsonSchema({"type": ["string", "null"], "minLength": 1, "maxLength": MAX_PROMPT_CHARS})

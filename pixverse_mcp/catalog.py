@@ -29,6 +29,10 @@ class CatalogCache:
             assert self._styles is not None
             return self._styles
 
+    def cached_name(self, restyle_id: int) -> str | None:
+        """A style's name if the catalog was fetched already (no request is made for it)."""
+        return next((s.name for s in self._styles or () if s.restyle_id == restyle_id), None)
+
 
 def _words(text: str) -> list[str]:
     return "".join(ch if ch.isalnum() else " " for ch in text.casefold()).split()

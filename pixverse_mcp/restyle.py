@@ -12,7 +12,7 @@ checking on it fails, the answer still carries its id.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -20,6 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 
 from pixverse_mcp import jobs
+from pixverse_mcp.bookkeeping import record, status_update
 from pixverse_mcp.budget import (
     FIRST_CHECK_SECONDS,
     REQUEST_SECONDS_MIN,
@@ -29,7 +30,8 @@ from pixverse_mcp.budget import (
 )
 from pixverse_mcp.client import new_trace_id
 from pixverse_mcp.delivery import answer, finish
-from pixverse_mcp.errors import ConcurrencyLimitError, NotFoundError, PixVerseError, TransportError
+from pixverse_mcp.errors import ApiError, ConcurrencyLimitError, NotFoundError, PixVerseError, TransportError
+from pixverse_mcp.journal import JobStart
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.wire import JobState, StartedJob
@@ -64,26 +66,32 @@ async def start_restyle(
     body: dict[str, Any],
     budget: CallBudget,
     progress: CallProgress,
-    *,
-    trace_id: str | None = None,
+    start: JobStart,
 ) -> Started:
     """Start the job, waiting within the budget's wait for a free slot on this side and at PixVerse.
 
     Starting may take START_SECONDS_MIN even when the wait is shorter (a generate's retries need
-    the time), never past the call's end. One trace id serves every attempt unless PixVerse
-    refused cleanly (500044): then no job exists and the next attempt needs a fresh trace id, or
-    PixVerse would replay the refusal.
+    the time), never past the call's end. One trace id (`start.trace_id`) serves every attempt
+    unless PixVerse refused cleanly (500044): then no job exists and the next attempt needs a fresh
+    trace id, or PixVerse would replay the refusal.
+
+    The journal has the trace id before each request goes out; then the job, or "uncertain" when
+    the outcome is unknown (also when the call is cancelled meanwhile), or nothing when PixVerse
+    refused and so made no job.
     """
     client = runtime.api
+    journal = runtime.journal
     slots = runtime.job_slots
     pause = SLOT_WAIT_FIRST
     start_until = max(budget.wait_until, budget.started + START_SECONDS_MIN)
-    trace = trace_id or new_trace_id()
     while True:
+        trace = start.trace_id
         refusal: str | None = None
         retry_after: float | None = None
         if await slots.reserve(client, seconds=budget.step(SLOT_CHECK_SECONDS, at_least=SLOT_CHECK_SECONDS)):
             job: StartedJob | None = None
+            settled = False
+            await record(journal.record_sending(start))
             try:
                 # The request may take longer than the wait: its retries are what keeps a lost
                 # reply from costing a second job. It never runs past the call's end.
@@ -92,6 +100,8 @@ async def start_restyle(
                     job, _ = await client.restyle(body, trace_id=trace)
                 if scope.cancelled_caught or job is None:
                     raise recovery_error("PixVerse did not confirm the job in time.", trace)
+                await record(journal.record_started(start, job.video_id, job.credits))
+                settled = True
                 log.info("restyle started: video_id=%s trace_id=%s", job.video_id, trace)
                 await progress.report(f"job started: video_id {job.video_id}")
                 return Started(job, trace)
@@ -99,8 +109,18 @@ async def start_restyle(
                 raise recovery_error(str(exc), trace) from None
             except ConcurrencyLimitError as exc:
                 refusal, retry_after = str(exc), exc.retry_after
-                trace = new_trace_id()
+                await record(journal.discard_attempt(trace))
+                settled = True
+                start = replace(start, trace_id=new_trace_id())
+            except ApiError:
+                # PixVerse answered with a refusal (moderation, credits, a bad id): it made no job.
+                await record(journal.discard_attempt(trace))
+                settled = True
+                raise
             finally:
+                if not settled:
+                    # Unknown outcome: lost reply, time out, or the call cancelled while in flight.
+                    await record(journal.record_uncertain(start))
                 slots.settle(job.video_id if job is not None else None)
         else:
             refusal = f"This server already runs {slots.limit} jobs, its PIXVERSE_MAX_CONCURRENT_JOBS."
@@ -166,10 +186,13 @@ async def follow(
                 **extra,
             }
         )
-        if result.state is not JobState.SUCCEEDED:
-            return answer(status)
-        want_download = settings.auto_download if download is None else download
-        return await finish(runtime, result, status, want_download, budget, progress)
+        if result.state is JobState.SUCCEEDED:
+            want_download = settings.auto_download if download is None else download
+            answered = await finish(runtime, result, status, want_download, budget, progress)
+        else:
+            answered = answer(status)
+        await record(runtime.journal.update_status(video_id, status_update(status)))
+        return answered
     except NotFoundError:
         runtime.job_slots.finished(video_id)
         raise

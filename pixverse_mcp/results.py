@@ -14,7 +14,7 @@ class VideoStatus(BaseModel):
 
     video_id: str = Field(description="The job's id (digits).")
     status: str = Field(
-        description="succeeded, generating, deleted, moderation_failed, failed or unknown",
+        description="succeeded, generating, deleted, moderation_failed, failed, unknown (or dry_run)",
     )
     status_code: int | None = Field(description="PixVerse's raw status code.")
     message: str = Field(description="What the status means and what to do next.")
@@ -70,12 +70,16 @@ class UploadResult(BaseModel):
 
 
 class RestyleResult(VideoStatus):
-    """A restyle job that was started, and how far it got."""
+    """A restyle job that was started, and how far it got (or, for a dry run, what it would cost)."""
 
+    video_id: str | None = Field(None, description="The job's id (digits); absent for a dry run.")  # type: ignore[assignment]
     credits: int | None = Field(None, description="Credits the job cost.")
-    trace_id: str = Field(description="For PixVerse support, and for recovery.")
+    estimated_credits: int | None = Field(None, description="What the job was expected to cost.")
+    balance_after: int | None = Field(None, description="Credits left after it started.")
+    trace_id: str | None = Field(None, description="For PixVerse support, and for recovery.")
     restyle_id: str | None = None
     restyle_prompt: str | None = None
+    note: str | None = Field(None, description="Spending checks and recovery, when they apply.")
 
 
 class BalanceResult(BaseModel):
@@ -85,4 +89,29 @@ class BalanceResult(BaseModel):
     credit_monthly: int
     credit_package: int
     total: int
+    message: str
+
+
+class JobEntry(BaseModel):
+    """One job of the journal."""
+
+    video_id: str | None = Field(None, description="Absent while its outcome is unknown (see trace_id).")
+    status: str
+    style: str | None = None
+    prompt: str | None = None
+    source: str | None = None
+    credits: int | None = None
+    url: str | None = None
+    local_path: str | None = None
+    trace_id: str | None = None
+    started_at: str
+    finished_at: str | None = None
+
+
+class JobList(BaseModel):
+    """Jobs this server started or read, newest first."""
+
+    jobs: list[JobEntry]
+    count: int
+    journal: str = Field(description="Where the journal lives.")
     message: str

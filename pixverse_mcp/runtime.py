@@ -7,8 +7,10 @@ and closes it when the last one ends.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Literal
 
 import anyio
 from mcp.server.mcpserver.exceptions import ToolError
@@ -18,6 +20,7 @@ from pixverse_mcp.catalog import CatalogCache
 from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import NotFoundError, PixVerseError
+from pixverse_mcp.journal import Journal, create_journal, default_journal_path, journal_for
 from pixverse_mcp.wire import JobState
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ class Runtime:
     client: PixVerseClient | None = None
     catalog: CatalogCache | None = None
     slots: JobSlots | None = None
+    ledger: Journal | None = None
+    uploads: UploadRegistry = field(default_factory=lambda: UploadRegistry())
     active: int = 0
     stack: AsyncExitStack | None = field(default=None, repr=False)
     lock: anyio.Lock = field(default_factory=anyio.Lock, repr=False)
@@ -54,6 +59,13 @@ class Runtime:
         if self.catalog is None:
             raise _not_ready()
         return self.catalog
+
+    @property
+    def journal(self) -> Journal:
+        """The job journal (a no-op one when it is off)."""
+        if self.ledger is None:
+            raise _not_ready()
+        return self.ledger
 
     @property
     def job_slots(self) -> JobSlots:
@@ -81,8 +93,13 @@ class Runtime:
                 await anyio.to_thread.run_sync(sandbox.start)
                 settings = settings.with_changes(base_url=sandbox.base_url, api_key=SecretStr(config.api_key))
                 log.info("sandbox mode: the PixVerse sandbox is serving at %s", sandbox.base_url)
+            journal = _journal(settings)
+            stack.push_async_callback(journal.close)
+            await journal.open()
+            log.info("job journal: %s", journal.location)
             client = PixVerseClient(settings, policies=self.policies)
             stack.push_async_callback(client.aclose)
+            self.ledger = journal
             self.client = client
             self.catalog = CatalogCache(client, settings.catalog_ttl_seconds)
             self.slots = JobSlots(settings.max_concurrent_jobs)
@@ -98,9 +115,46 @@ class Runtime:
                 if self.active > 0 or self.stack is None:
                     return
                 stack, self.stack = self.stack, None
-                self.client = self.catalog = self.slots = None
+                self.client = self.catalog = self.slots = self.ledger = None
                 await stack.aclose()
                 log.info("stopped: PixVerse client closed")
+
+
+def _journal(settings: Settings) -> Journal:
+    """The journal of the settings; sandbox jobs go to a journal of their own unless one is named,
+    so that play money never mixes with the real spending ledger."""
+    if settings.sandbox and settings.journal_enabled and settings.journal_url is None:
+        return create_journal(f"sqlite:///{default_journal_path().with_name('journal-sandbox.sqlite3')}")
+    return journal_for(settings)
+
+
+class UploadRegistry:
+    """What this server knows of the media it uploaded: name, fingerprint, length, URL (bounded)."""
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self._known: OrderedDict[int, UploadedSource] = OrderedDict()
+
+    def add(self, media_id: int, source: UploadedSource) -> None:
+        self._known[media_id] = source
+        self._known.move_to_end(media_id)
+        while len(self._known) > self.LIMIT:
+            self._known.popitem(last=False)
+
+    def get(self, media_id: int) -> UploadedSource | None:
+        return self._known.get(media_id)
+
+
+@dataclass(frozen=True)
+class UploadedSource:
+    """A video this server uploaded, as the journal records a job's source."""
+
+    kind: Literal["file", "url"]
+    name: str
+    """The file's name (never its folder), or the URL PixVerse fetched."""
+    fingerprint: str | None
+    seconds: float | None
 
 
 class JobSlots:

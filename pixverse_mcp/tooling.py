@@ -137,7 +137,10 @@ def register(
         tool = _registered(server, name)
         tool.parameters = {**compact_schema(tool.parameters), "additionalProperties": False}
         if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
+            output = compact_schema(tool.fn_metadata.output_schema, output=True)
+            # The result model's docstring repeats what the tool's description says.
+            output.pop("description", None)
+            tool.fn_metadata.output_schema = output
         return fn
 
     return decorate
@@ -155,25 +158,25 @@ def tool_parameters(server: MCPServer[Any], name: str) -> dict[str, Any]:
     return _registered(server, name).parameters
 
 
-def compact_schema(schema: Any) -> Any:
+def compact_schema(schema: Any, *, output: bool = False) -> Any:
     """A JSON schema as small as it can be with the same meaning: every conversation pays for it.
 
-    Drops the `title` keys pydantic generates (they repeat the property names) and `"default": null`,
-    and writes `anyOf` over plain types as one `type` list (`{"type": ["string", "null"]}`). Only
+    Drops the `title` keys pydantic generates (they repeat the property names) and `"default": null`
+    (in an `output` schema every default: a result always carries its values), and writes `anyOf` over plain types as one `type` list (`{"type": ["string", "null"]}`). Only
     keywords are touched: a property that is itself named "title" stays.
     """
     if isinstance(schema, list):
-        return [compact_schema(item) for item in schema]
+        return [compact_schema(item, output=output) for item in schema]
     if not isinstance(schema, dict):
         return schema
     cleaned: dict[str, Any] = {}
     for key, value in schema.items():
-        if (key == "title" and isinstance(value, str)) or (key == "default" and value is None):
+        if (key == "title" and isinstance(value, str)) or (key == "default" and (value is None or output)):
             continue
         if key in ("properties", "$defs", "patternProperties") and isinstance(value, dict):
-            cleaned[key] = {name: compact_schema(sub) for name, sub in value.items()}
+            cleaned[key] = {name: compact_schema(sub, output=output) for name, sub in value.items()}
         else:
-            cleaned[key] = compact_schema(value)
+            cleaned[key] = compact_schema(value, output=output)
     options = cleaned.get("anyOf")
     if isinstance(options, list) and options and all(_plain_type(option) for option in options):
         del cleaned["anyOf"]

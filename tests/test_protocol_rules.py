@@ -226,8 +226,8 @@ async def test_results_are_compact_json(client: Client) -> None:
 async def test_unknown_arguments_are_refused_before_anything_is_sent(
     client: Client, sandbox: SandboxServer, tool: str
 ) -> None:
-    text = await call_error(client, tool, {"dry_run": True, "confirm": False})
-    assert "'dry_run'" in text and "'confirm'" in text and "nothing was done" in text
+    text = await call_error(client, tool, {"preview_only": True, "confirm": False})
+    assert "'preview_only'" in text and "'confirm'" in text and "nothing was done" in text
     assert sum(sandbox.state.stats()["requests"].values()) == 0
 
 
@@ -236,7 +236,7 @@ async def test_a_paid_call_with_an_unknown_argument_starts_no_job(
 ) -> None:
     media_id = await upload(client, clip)
     text = await call_error(
-        client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "dry_run": True}
+        client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "confirm": False}
     )
     assert "restyle_prompt" in text  # the known arguments are listed
     assert _requests(sandbox, "generate") == 0 and not sandbox.state.jobs

@@ -11,12 +11,17 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from pixverse_mcp import arguments
+from pixverse_mcp.bookkeeping import job_start
 from pixverse_mcp.budget import CATALOG_CHECK_SECONDS, CallBudget, CallProgress
 from pixverse_mcp.catalog import CatalogCache
+from pixverse_mcp.client import new_trace_id
+from pixverse_mcp.delivery import structured
 from pixverse_mcp.errors import InputError, PixVerseError
+from pixverse_mcp.journal import request_key
 from pixverse_mcp.restyle import follow, start_restyle
 from pixverse_mcp.results import RestyleResult, VideoStatus
 from pixverse_mcp.runtime import Runtime
+from pixverse_mcp.spendguard import SpendCheck, balance_total, check_spend
 from pixverse_mcp.tooling import READ_ONLY, PixVerseServer, register, tool_parameters
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,9 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
         ] = None,
         wait_seconds: WaitArg = None,
         download: DownloadArg = None,
+        dry_run: Annotated[
+            bool, Field(description="Start nothing: answer the estimated cost, the caps and the balance.")
+        ] = False,
         trace_id: Annotated[
             str | None,
             Field(
@@ -79,26 +87,13 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
             ),
         ] = None,
     ) -> Annotated[CallToolResult, RestyleResult]:
-        """Start a PixVerse restyle of a video. COSTS CREDITS for every call that starts a job.
+        """Start a PixVerse restyle of a video. COSTS CREDITS for every job it starts.
 
-        Give exactly one source (video_media_id or source_video_id) and one style (restyle_id or
-        restyle_prompt). Waits up to wait_seconds and answers with the video_id and status; if it is
-        still generating, call get_status with that video_id, not restyle_video again (that would start
-        and pay for a second job).
+        Give one source (video_media_id or source_video_id) and one style (restyle_id or
+        restyle_prompt). Waits up to wait_seconds; if the answer says generating, call get_status with
+        its video_id, not restyle_video again (that would pay for a second job).
         """
-        source_name = arguments.exactly_one(video_media_id=video_media_id, source_video_id=source_video_id)
-        style_name = arguments.exactly_one(restyle_id=restyle_id, restyle_prompt=restyle_prompt)
-        body: dict[str, Any] = {
-            source_name: arguments.id_argument(
-                video_media_id if source_name == "video_media_id" else source_video_id, source_name
-            )
-        }
-        if style_name == "restyle_id":
-            body["restyle_id"] = arguments.id_argument(restyle_id, "restyle_id")
-        else:
-            body["restyle_prompt"] = arguments.prompt_argument(restyle_prompt)
-        if (checked_seed := arguments.seed_argument(seed)) is not None:
-            body["seed"] = checked_seed
+        body = restyle_body(video_media_id, source_video_id, restyle_id, restyle_prompt, seed)
         budget = budget_for(wait_seconds)
         if trace_id is not None:
             trace_id = arguments.trace_id_argument(trace_id)
@@ -106,12 +101,31 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
         progress = CallProgress(ctx, budget)
         if "restyle_id" in body:
             await _check_restyle_id(runtime.styles, body["restyle_id"], budget)
-        started = await start_restyle(runtime, body, budget, progress, trace_id=trace_id)
-        extra = {
-            "credits": started.job.credits,
-            "trace_id": started.trace_id,
+        notes: list[str] = []
+        if trace_id is None and (reused := await runtime.journal.find_recent_uncertain(request_key(body))):
+            trace_id = reused
+            notes.append(
+                f"An earlier restyle with the same arguments ended with its outcome unknown; its trace id "
+                f"{reused} was sent again, so PixVerse answered with the job it made for it, if any."
+            )
+        start = await job_start(runtime, body, trace_id or new_trace_id(), client_name=client_name(ctx))
+        check = await check_spend(runtime, ctx, [start], dry_run=dry_run)
+        if check.note:
+            notes.append(check.note)
+        style = {
             "restyle_id": str(body["restyle_id"]) if "restyle_id" in body else None,
             "restyle_prompt": body.get("restyle_prompt"),
+        }
+        if dry_run:
+            return await dry_run_answer(runtime, check, style, notes)
+        started = await start_restyle(runtime, body, budget, progress, start)
+        extra = {
+            "credits": started.job.credits,
+            "estimated_credits": check.estimate.credits,
+            "balance_after": await balance_total(runtime),
+            "trace_id": started.trace_id,
+            "note": " ".join(notes) or None,
+            **style,
         }
         return await follow(
             runtime,
@@ -183,3 +197,53 @@ async def _check_restyle_id(catalog: CatalogCache, restyle_id: int, budget: Call
             "Call list_restyles for the valid ids, or describe the look with restyle_prompt.",
             argument="restyle_id",
         )
+
+
+def restyle_body(
+    video_media_id: object, source_video_id: object, restyle_id: object, restyle_prompt: object, seed: object
+) -> dict[str, Any]:
+    """The generate request's body from the tool arguments, every rule checked (nothing is sent yet)."""
+    source_name = arguments.exactly_one(video_media_id=video_media_id, source_video_id=source_video_id)
+    style_name = arguments.exactly_one(restyle_id=restyle_id, restyle_prompt=restyle_prompt)
+    body: dict[str, Any] = {
+        source_name: arguments.id_argument(
+            video_media_id if source_name == "video_media_id" else source_video_id, source_name
+        )
+    }
+    if style_name == "restyle_id":
+        body["restyle_id"] = arguments.id_argument(restyle_id, "restyle_id")
+    else:
+        body["restyle_prompt"] = arguments.prompt_argument(restyle_prompt)
+    if (checked_seed := arguments.seed_argument(seed)) is not None:
+        body["seed"] = checked_seed
+    return body
+
+
+def client_name(ctx: Context) -> str | None:
+    """The MCP client's name (clientInfo), for the journal; None when it did not say."""
+    try:
+        info = ctx.session.client_params.client_info if ctx.session.client_params else None
+    except Exception:
+        return None
+    return info.name[:100] if info is not None else None
+
+
+async def dry_run_answer(
+    runtime: Runtime, check: SpendCheck, style: dict[str, Any], notes: list[str]
+) -> CallToolResult:
+    balance = await balance_total(runtime)
+    cost = check.estimate.credits
+    left = balance - cost if balance is not None and cost is not None else None
+    have = f" You have {balance:,} credits." if balance is not None else ""
+    return structured(
+        RestyleResult(
+            status="dry_run",
+            status_code=None,
+            message=f"Nothing was started. This restyle would cost {check.estimate.describe()}.{have} "
+            "Call restyle_video again without dry_run to start it.",
+            estimated_credits=cost,
+            balance_after=left,
+            note=" ".join(notes) or None,
+            **style,
+        )
+    )

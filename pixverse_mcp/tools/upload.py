@@ -14,9 +14,10 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from pixverse_mcp import arguments, rules
+from pixverse_mcp.bookkeeping import fingerprint, remember_upload
 from pixverse_mcp.delivery import structured
 from pixverse_mcp.results import UploadResult
-from pixverse_mcp.runtime import Runtime
+from pixverse_mcp.runtime import Runtime, UploadedSource
 from pixverse_mcp.tooling import PixVerseServer, register
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
             )
             client.require_key()
             uploaded = await client.upload_url(checked_url)
+            remember_upload(runtime, uploaded.media_id, UploadedSource("url", checked_url, None, None))
             return structured(
                 UploadResult(
                     media_id=str(uploaded.media_id),
@@ -80,6 +82,12 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
             uploaded = await client.upload_file(
                 checked.file, file_name=probe.path.name, content_type=probe.mime_type, on_progress=sent
             )
+            file_print = await anyio.to_thread.run_sync(fingerprint, checked.file)
+        remember_upload(
+            runtime,
+            uploaded.media_id,
+            UploadedSource("file", probe.path.name, file_print, probe.duration_seconds),
+        )
         return structured(
             UploadResult(
                 media_id=str(uploaded.media_id),
