@@ -162,8 +162,9 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
     """A JSON schema as small as it can be with the same meaning: every conversation pays for it.
 
     Drops the `title` keys pydantic generates (they repeat the property names) and `"default": null`
-    (in an `output` schema every default: a result always carries its values), and writes `anyOf` over plain types as one `type` list (`{"type": ["string", "null"]}`). Only
-    keywords are touched: a property that is itself named "title" stays.
+    (in an `output` schema every default: a result always carries its values), and writes `anyOf`
+    over plain types as one `type` list (`{"type": ["string", "null"]}`). Only keywords are
+    touched: a property that is itself named "title" stays.
     """
     if isinstance(schema, list):
         return [compact_schema(item, output=output) for item in schema]

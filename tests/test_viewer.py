@@ -86,7 +86,10 @@ async def test_app_only_tools_are_listed_for_apps_clients_only_and_callable_by_b
     for name in APP_ONLY:
         assert (apps_tools[name].meta or {})["ui"] == {"resourceUri": VIEW_URI, "visibility": ["app"]}
     assert [tool.name for tool in (await client.list_tools()).tools] == TODAYS_TOOLS
-    assert [str(r.uri) for r in (await client.list_resources()).resources] == ["pixverse://restyles"]
+    assert [str(r.uri) for r in (await client.list_resources()).resources] == [
+        "pixverse://restyles",
+        "pixverse://jobs",
+    ]
     assert VIEW_URI in [str(r.uri) for r in (await apps_client.list_resources()).resources]
     # Hidden is not refused: the view's host may call them for any client session.
     _, done = await finished_restyle(client, clip)
