@@ -1,8 +1,9 @@
 """6. Fit: a 60 s 4K HEVC phone clip made into a 15.9 s 1080p H.264 copy, against the ffmpeg CLI.
 
 Both sides do the same work with the same settings and thread count: decode HEVC from the start,
-stop at 15.9 s, scale to 1920x1080 (bicubic), encode x264 (the plan's preset, crf, maxrate and
-bufsize, profile high, yuv420p) and AAC (128 kbit/s, 48 kHz stereo) into an mp4 with faststart.
+stop at 15.9 s, scale to 1920x1080 (bicubic), encode x264 (the plan's preset, crf, maxrate,
+bufsize and lookahead, profile high, yuv420p) and AAC (128 kbit/s, 48 kHz stereo) into an mp4
+with faststart.
 Ours runs in a child process (`python bench/fit.py --child`): probe, plan and fit_video into an
 empty cache folder, timed inside the child (the server has no interpreter to start) with the
 child's peak memory (ru_maxrss) read after. The CLI is timed as a whole process. The two sides
@@ -118,9 +119,9 @@ def _cli(ffmpeg: str, clip: Path, work: Path, threads: int, plan: dict[str, obje
         ffmpeg, "-nostdin", "-v", "error", "-y", "-threads", str(threads), "-i", str(clip),
         "-t", str(plan["length"]), "-vf", f"scale={width}:{height}:flags=bicubic",
         "-c:v", "libx264", "-preset", x264["preset"], "-crf", x264["crf"], "-maxrate", x264["maxrate"],
-        "-bufsize", x264["bufsize"], "-profile:v", x264["profile"], "-pix_fmt", "yuv420p",
-        "-threads", str(threads), "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
-        "-movflags", "+faststart", str(out),
+        "-bufsize", x264["bufsize"], "-rc-lookahead", x264["rc-lookahead"], "-profile:v", x264["profile"],
+        "-pix_fmt", "yuv420p", "-threads", str(threads),
+        "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", "-movflags", "+faststart", str(out),
     ]  # fmt: skip
     began = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
