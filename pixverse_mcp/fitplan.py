@@ -71,6 +71,8 @@ def codec_name(codec: str | None) -> str:
 
 
 def megabytes(size: float) -> str:
+    if size < _MB:
+        return f"{max(1, round(size / 1024))} KB"
     return f"{size / _MB:.1f} MB" if size < 10 * _MB else f"{size / _MB:.0f} MB"
 
 

@@ -58,7 +58,22 @@ def check_copy(result: FitResult, plan: FitPlan) -> fit_module.ClipInfo:
     assert abs(copy.duration_seconds - plan.length_seconds) < 0.08
     assert copy.size_bytes <= MAX_RESTYLE_BYTES and copy.size_bytes <= plan.estimated_bytes
     assert result.after.size_bytes == copy.size_bytes == result.path.stat().st_size
+    boxes = top_level_boxes(result.path)
+    assert boxes.index("moov") < boxes.index("mdat")  # faststart: a player can start before the end
     return copy
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The types of an mp4 file's top-level boxes, in file order."""
+    types = []
+    with path.open("rb") as file:
+        while header := file.read(8):
+            size, kind = int.from_bytes(header[:4], "big"), header[4:].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(file.read(8), "big") - 8
+            types.append(kind)
+            file.seek(size - 8, os.SEEK_CUR)
+    return types
 
 
 def pictures(path: Path) -> list[tuple[float, Any]]:
@@ -67,16 +82,16 @@ def pictures(path: Path) -> list[tuple[float, Any]]:
 
 
 def loudness(path: Path, begin: float, end: float) -> float:
-    """The loudest sample of the copy's sound between two instants."""
+    """The loudest sample of the copy's sound between two instants, counting samples as played."""
     peak = 0.0
+    played = 0
     with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        for frame in container.decode(stream):
-            at = float(frame.pts * frame.time_base)
+        for frame in container.decode(container.streams.audio[0]):
             samples = array("f", bytes(frame.planes[0]))[: frame.samples]
             for index, value in enumerate(samples):
-                if begin <= at + index / frame.sample_rate < end:
+                if begin <= (played + index) / frame.sample_rate < end:
                     peak = max(peak, abs(value))
+            played += frame.samples
     return peak
 
 
@@ -287,12 +302,15 @@ def test_the_cache_is_cleaned_by_age_then_size_oldest_first(tmp_path: Path) -> N
     live_partial = copy("." + "f" * 32 + ".0123456789ab.partial", 10, 0.01)
     other = copy("notes.txt", 5000, 30)
     (folder / ("9" * 32 + ".mp4")).symlink_to(other)
-    removed = clean_cache(folder, max_age_seconds=7 * 86400, max_bytes=900, keep=new, now=now)
-    assert set(removed) == {stale, old, dead_partial}
+    week = 7 * 86400
+    # By age: unused for over a week, and partial files a day old (a process died mid-way).
+    assert set(clean_cache(folder, max_age_seconds=week, max_bytes=10**9, now=now)) == {stale, dead_partial}
+    # By size: the oldest first, until what is left (with the copy just handed out) fits.
+    assert clean_cache(folder, max_age_seconds=week, max_bytes=900, keep=new, now=now) == [old]
     assert middle.exists() and new.exists() and live_partial.exists() and other.exists()
-    # The copy just handed out is kept even when it alone is over the size.
-    assert set(clean_cache(folder, max_bytes=100, keep=new, now=now)) == {middle}
-    assert new.exists()
+    # The copy just handed out is kept even when it alone is over the size; others are never touched.
+    assert clean_cache(folder, max_age_seconds=week, max_bytes=100, keep=new, now=now) == [middle]
+    assert new.exists() and other.exists() and (folder / ("9" * 32 + ".mp4")).is_symlink()
 
 
 def test_cancelling_midway_stops_and_removes_the_partial_copy(long_clip: Path, cache: Path) -> None:
