@@ -66,20 +66,26 @@ def phone_clip() -> Path:
     return path
 
 
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _child(clip: Path, folder: Path, threads: int) -> None:
     """The fit, as the server's worker thread runs it; prints seconds, peak memory and the plan."""
     from pixverse_mcp.fit import fit_video, plan_fit, probe_clip
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
     plan = plan_fit(probe_clip(clip))
     result = fit_video(clip, plan, folder, threads=threads)
-    took = time.perf_counter() - began
+    took, cpu = time.perf_counter() - began, _cpu_seconds(resource.RUSAGE_SELF) - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     assert result.path is not None and not result.cached
     print(
         json.dumps(
             {
                 "seconds": took,
+                "cpu": cpu,
                 "peak": peak,
                 "size": result.after.size_bytes,
                 "duration": result.after.duration_seconds,
@@ -109,8 +115,10 @@ def _ours(clip: Path, work: Path, threads: int) -> dict[str, object]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _cli(ffmpeg: str, clip: Path, work: Path, threads: int, plan: dict[str, object]) -> tuple[float, int]:
-    """Seconds and peak memory of the ffmpeg CLI doing the same fit."""
+def _cli(
+    ffmpeg: str, clip: Path, work: Path, threads: int, plan: dict[str, object]
+) -> tuple[float, float, int]:
+    """Seconds, CPU seconds and peak memory of the ffmpeg CLI doing the same fit."""
     x264 = plan["x264"]
     assert isinstance(x264, dict)
     width, height = plan["size_wh"]  # type: ignore[misc]
@@ -131,7 +139,7 @@ def _cli(ffmpeg: str, clip: Path, work: Path, threads: int, plan: dict[str, obje
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg failed: {proc.stderr.read().decode()[:300] if proc.stderr else ''}")
     out.unlink(missing_ok=True)
-    return took, usage.ru_maxrss * 1024
+    return took, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def measure(work: Path, rounds: int) -> Section:
@@ -145,6 +153,8 @@ def measure(work: Path, rounds: int) -> Section:
     ffmpeg = shutil.which("ffmpeg")
     ours_t: list[float] = []
     cli_t: list[float] = []
+    ours_cpu: list[float] = []
+    cli_cpu: list[float] = []
     peaks: list[int] = []
     cli_peaks: list[int] = []
     last: dict[str, object] = {}
@@ -154,11 +164,13 @@ def measure(work: Path, rounds: int) -> Section:
             if side == "ours":
                 last = _ours(clip, work, threads)
                 ours_t.append(float(last["seconds"]))  # type: ignore[arg-type]
+                ours_cpu.append(float(last["cpu"]))  # type: ignore[arg-type]
                 peaks.append(int(last["peak"]))  # type: ignore[call-overload]
             elif ffmpeg:
                 plan = last or _ours(clip, work, threads)
-                took, peak = _cli(ffmpeg, clip, work, threads, plan)
+                took, cpu, peak = _cli(ffmpeg, clip, work, threads, plan)
                 cli_t.append(took)
+                cli_cpu.append(cpu)
                 cli_peaks.append(peak)
         cli_text = f", ffmpeg CLI {cli_t[-1]:.2f} s" if cli_t else ""
         say(f"  round {index + 1}/{rounds}: fit_video {ours_t[-1]:.2f} s{cli_text}")
@@ -173,6 +185,10 @@ def measure(work: Path, rounds: int) -> Section:
         version = subprocess.run([ffmpeg or "ffmpeg", "-version"], capture_output=True, text=True).stdout
         section.row(f"ffmpeg CLI, same settings ({version.split(' Copyright')[0]})", Summary.of(cli_t).s())
         section.row("fit_video / ffmpeg CLI", ratio.x(), f"<= {GOAL_RATIO:.2f}x", ratio.median <= GOAL_RATIO)
+        section.row(
+            "CPU time (user + system): fit_video / ffmpeg CLI",
+            f"{Summary.of(ours_cpu).median:.2f} s / {Summary.of(cli_cpu).median:.2f} s",
+        )
         section.row("ffmpeg CLI peak memory (ru_maxrss)", f"{max(cli_peaks) / 2**20:.0f} MiB")
     else:
         section.row("ffmpeg CLI", "not measured: ffmpeg is not installed (apt-get install ffmpeg)")
@@ -204,7 +220,7 @@ def main() -> int:
         _child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
         return 0
     with tempfile.TemporaryDirectory(prefix="pixverse-bench-fit-") as tmp:
-        section = measure(Path(tmp), 3)
+        section = measure(Path(tmp), 5)
     for row in section.rows:
         print(f"{row.what}: {row.figure} {row.goal} {row.verdict}")
     return 0

@@ -130,7 +130,7 @@ async def _main(quick: bool, skip_peer: bool) -> int:
             "5. HTTP throughput",
             lambda: throughput.run(sandbox, work, (1, 8, 32), 1.5 if quick else 3.0),
         )
-        await measure("6. Fit", lambda: fit.run(work, 2 if quick else 3))
+        await measure("6. Fit", lambda: fit.run(work, 3 if quick else 5))
 
     report = _report(sections, machine, peer_note, started, quick)
     RESULTS.write_text(report, encoding="utf-8")
