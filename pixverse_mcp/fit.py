@@ -88,8 +88,10 @@ class FitResult(BaseModel):
 
 
 def default_threads() -> int:
-    """Threads for the decoder, the scaler and x264: the cores, at most 4 (each 4K decoding
-    thread holds its own frames, so more would cost memory for little speed)."""
+    """Threads for the decoder, the scaler and x264: the cores, at most 4.
+
+    More would cost memory (x264 and the decoder hold frames per thread) for little speed.
+    """
     return max(1, min(4, os.cpu_count() or 1))
 
 

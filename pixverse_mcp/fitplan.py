@@ -266,10 +266,12 @@ def _reasons(info: ClipInfo, whole: bool) -> list[str]:
         reasons.append(
             f"its video is {codec_name(info.video_codec)} ({info.pix_fmt}), not H.264 or HEVC 4:2:0"
         )
-    if info.rotation or (info.display_matrix and info.display_matrix[4] < 0):
+    if info.rotation:
         reasons.append(
             f"it carries a rotation flag ({info.rotation}°), which players apply but renderers may not"
         )
+    elif info.display_matrix and info.display_matrix[4] < 0:
+        reasons.append("it carries a flag that mirrors the picture, which renderers may not apply")
     if abs(info.pixel_aspect - 1.0) > 0.01:
         reasons.append(f"its pixels are not square (aspect {info.pixel_aspect:.3f})")
     return reasons
