@@ -29,6 +29,7 @@ Source = Path | str | IO[bytes]
 MAX_FIT_INPUT_BYTES = 2 * 1024**3
 MAX_FIT_INPUT_SECONDS = 20 * 60.0
 MAX_FIT_INPUT_SIDE = 8192
+MAX_FIT_INPUT_PIXELS = 7680 * 4320  # 8K UHD: a larger picture would hold too much in the decoder
 
 # Demuxers FFmpeg may use on a user's file. Anything else (notably playlist formats such as HLS
 # or concat, which make FFmpeg open further files or URLs) is refused as unreadable.
@@ -224,7 +225,7 @@ def probe_clip(source: Source) -> ClipInfo:
     Raises:
         InputError: (argument "path") empty, unreadable, no video stream (audio only), an unknown
             or undecodable video codec, no frames, or over the input limits (2 GiB, 20 minutes,
-            8192 pixels on a side).
+            8192 pixels on a side, 8K in all).
     """
     import av
 
@@ -255,9 +256,10 @@ def probe_clip(source: Source) -> ClipInfo:
                 argument="path",
             )
         codec = str(context.name or "unknown")
+        _check_picture_size(label, int(context.width or 0), int(context.height or 0))  # before decoding
         duration = _duration(container, stream)
-        start = container.start_time if container.start_time is not None else None
-        start_time = float(start) / 1_000_000 if start is not None else 0.0
+        start = container.start_time
+        start_time = float(start) / 1_000_000 if start is not None else 0.0  # AV_TIME_BASE
         try:
             frame = next(container.decode(stream), None)
         except av.error.DecoderNotFoundError as exc:
@@ -276,6 +278,7 @@ def probe_clip(source: Source) -> ClipInfo:
         audio_context = audio.codec_context if audio is not None else None
         rate = stream.average_rate or stream.guessed_rate
         width, height = int(context.width or frame.width), int(context.height or frame.height)
+        _check_picture_size(label, width, height)
         pix_fmt = str(frame.format.name)
     if duration is None:
         with open_input(source) as container:
@@ -291,12 +294,6 @@ def probe_clip(source: Source) -> ClipInfo:
         raise InputError(
             f"the clip {label} is {duration / 60:.1f} minutes long; fitting takes clips up to "
             f"{MAX_FIT_INPUT_SECONDS / 60:.0f} minutes. Export the part you want from your video app first.",
-            argument="path",
-        )
-    if max(width, height) > MAX_FIT_INPUT_SIDE:
-        raise InputError(
-            f"the video {label} is {width}x{height}; fitting takes at most {MAX_FIT_INPUT_SIDE} pixels "
-            "on a side.",
             argument="path",
         )
     return ClipInfo(
@@ -319,6 +316,15 @@ def probe_clip(source: Source) -> ClipInfo:
         audio_channels=int(audio_context.channels or 0) if audio_context is not None else 0,
         audio_rate=int(audio_context.sample_rate or 0) if audio_context is not None else 0,
     )
+
+
+def _check_picture_size(label: str, width: int, height: int) -> None:
+    if max(width, height) > MAX_FIT_INPUT_SIDE or width * height > MAX_FIT_INPUT_PIXELS:
+        raise InputError(
+            f"the video {label} is {width}x{height}; fitting takes at most {MAX_FIT_INPUT_SIDE} pixels "
+            "on a side and 8K (7680x4320) in all. Export it at a lower resolution first.",
+            argument="path",
+        )
 
 
 def _name_path(source: IO[bytes]) -> Path | None:

@@ -423,6 +423,10 @@ def test_inputs_over_the_limits_are_refused_before_any_work(tmp_path: Path) -> N
     assert "fitting takes files up to 2 GiB" in refused(huge)
     endless = make_clip(tmp_path / "endless.mkv", seconds=1, width=32, height=32, frame_times=[0, 1300])
     assert "21.7 minutes long; fitting takes clips up to 20 minutes" in refused(endless)
+    wide = make_clip(tmp_path / "wide.mkv", seconds=0.5, width=8194, height=16, fps=2, container="matroska")
+    assert "8194x16; fitting takes at most 8192 pixels on a side" in refused(wide)
+    huge_picture = make_clip(tmp_path / "16k.mkv", seconds=0.5, width=7000, height=5000, fps=2)
+    assert "7000x5000; fitting takes at most 8192 pixels on a side and 8K" in refused(huge_picture)
 
 
 def test_a_file_changed_after_its_plan_is_not_fitted(tmp_path: Path, cache: Path) -> None:
