@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - a plain `python bench/run.py`: move in
 import cold_start
 import completion
 import context
+import fit
 import overhead
 import peer
 import throughput
@@ -151,6 +152,7 @@ async def _main(quick: bool, skip_peer: bool) -> int:
         )
         await measure("6. Viewer", lambda: viewer.run(work, 3 if quick else 7))
         await measure("7. Context cost", lambda: context.run(work))
+        await measure("8. Fit", lambda: fit.run(work, 3 if quick else 5))
 
     loads.append(os.getloadavg()[0])
     report = _report(sections, f"{machine}. {_load_note(loads)}", peer_note, started, quick)
