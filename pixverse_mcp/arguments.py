@@ -29,6 +29,7 @@ OPTIONAL_ID_SCHEMA = WithJsonSchema(
 )
 SEED_SCHEMA = WithJsonSchema({"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED})
 PROMPT_SCHEMA = WithJsonSchema({"type": ["string", "null"], "minLength": 1, "maxLength": MAX_PROMPT_CHARS})
+SECONDS_SCHEMA = WithJsonSchema({"type": ["number", "null"], "minimum": 0})
 WAIT_SCHEMA = WithJsonSchema({"type": ["number", "null"], "minimum": 0})
 
 
@@ -116,6 +117,21 @@ def wait_argument(value: object, *, default: float, maximum: float) -> float:
     if value < 0:
         raise InputError("wait_seconds must be 0 (answer at once) or more.", argument="wait_seconds")
     return min(float(value), maximum)
+
+
+def seconds_argument(value: object, name: str) -> float | None:
+    """A point in a clip, in seconds from its start (None when not given)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(
+            f"{name} must be a number of seconds from the start of the clip, got {value!r}.", argument=name
+        )
+    if value < 0:
+        raise InputError(
+            f"{name} must be 0 or more (seconds from the start of the clip), got {value}.", argument=name
+        )
+    return float(value)
 
 
 def trace_id_argument(value: object) -> str:

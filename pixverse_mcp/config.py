@@ -84,6 +84,9 @@ class Settings(BaseModel):
     max_download_mb: float = Field(
         DEFAULT_MAX_DOWNLOAD_MB, gt=0, description="the largest video saved or read for a preview (decoded)"
     )
+    fit_cache_dir: Path | None = Field(
+        None, description="where fitted copies are kept (default: the user's cache folder)"
+    )
     catalog_ttl_seconds: float = Field(300.0, ge=0)
     poll_max_interval: float = Field(1.5, gt=0, description="longest pause between two status checks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
@@ -161,6 +164,8 @@ class Settings(BaseModel):
             values["base_url"] = url
         if out := env.get("PIXVERSE_OUTPUT_DIR", "").strip():
             values["output_dir"] = Path(out)
+        if cache := env.get("PIXVERSE_FIT_CACHE_DIR", "").strip():
+            values["fit_cache_dir"] = Path(cache)
         if roots := env.get("PIXVERSE_ALLOWED_DIRS", "").strip():
             values["allowed_dirs"] = tuple(Path(p) for p in roots.split(os.pathsep) if p.strip())
         values["sandbox"] = _truthy(env.get("PIXVERSE_SANDBOX"))

@@ -16,13 +16,23 @@ import struct
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from pixverse_mcp.errors import InputError
 
-Source = Path | str | IO[bytes]
+
+class BinaryReader(Protocol):
+    """What fitting reads an open file through: an io file object, or a `LocalFile.reader()`."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def tell(self) -> int: ...
+    def fileno(self) -> int: ...
+
+
+Source = Path | str | BinaryReader
 """A path, or an open binary file (read from the start; its position is not relied on)."""
 
 # Bounds on what fitting takes on, chosen so one fit stays within minutes and a few hundred MB.
@@ -327,6 +337,6 @@ def _check_picture_size(label: str, width: int, height: int) -> None:
         )
 
 
-def _name_path(source: IO[bytes]) -> Path | None:
+def _name_path(source: BinaryReader) -> Path | None:
     name = getattr(source, "name", None)
     return Path(name) if isinstance(name, str) and name else None

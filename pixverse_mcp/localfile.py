@@ -97,6 +97,14 @@ class FileView:
     def tell(self) -> int:
         return self._position
 
+    def fileno(self) -> int:
+        """The `LocalFile`'s descriptor, for `fstat` and `pread` (never closed through this view)."""
+        return self._file.fd
+
+    @property
+    def name(self) -> str:
+        return self._file.path.name
+
     def close(self) -> None:
         """Leaves the descriptor open: it belongs to the `LocalFile`."""
 

@@ -66,6 +66,9 @@ class UploadResult(BaseModel):
     width: int | None = None
     height: int | None = None
     size_bytes: int | None = None
+    fitted: bool | None = Field(None, description="A fitted copy was uploaded instead of the file.")
+    changes: list[str] | None = Field(None, description="What fitting changed, before -> after.")
+    copy_path: str | None = Field(None, description="The fitted copy.")
     message: str
 
 

@@ -12,7 +12,7 @@ the same opened file and closes it.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -69,7 +69,13 @@ class CheckedVideo:
         self.close()
 
 
-def check_local_video(raw_path: str, roots: Sequence[Path]) -> CheckedVideo:
+class RestyleLimitsError(InputError):
+    """The video breaks restyle's limits (size, container, length, resolution): a fitted copy would not."""
+
+
+def check_local_video(
+    raw_path: str, roots: Sequence[Path], *, fix_hint: Callable[[LocalFile], str] | None = None
+) -> CheckedVideo:
     """Open a path from the model once, then check the file against the restyle limits.
 
     The size is checked from the opened file's ``fstat`` before a byte is read, so an oversized
@@ -78,6 +84,8 @@ def check_local_video(raw_path: str, roots: Sequence[Path]) -> CheckedVideo:
     Args:
         raw_path: The path as the model wrote it.
         roots: The allowed folders; the first one anchors relative paths.
+        fix_hint: For a video that breaks the limits, a sentence added to the refusal (what a fitted
+            copy would be), read from the same open file.
 
     Returns:
         The open file with its probe; the caller closes it (``with``).
@@ -87,14 +95,19 @@ def check_local_video(raw_path: str, roots: Sequence[Path]) -> CheckedVideo:
     """
     file = open_local_file(raw_path, roots)
     try:
-        too_big = _size_problem(file.path, file.size)
-        if too_big:
-            raise InputError(too_big, argument="path")
         try:
-            probe = probe_file(file)
-        except UnreadableVideo as exc:
-            raise _unreadable(file, exc.detail) from None
-        check_restyle_limits(probe)
+            too_big = _size_problem(file.path, file.size)
+            if too_big:
+                raise RestyleLimitsError(too_big, argument="path")
+            try:
+                probe = probe_file(file)
+            except UnreadableVideo as exc:
+                raise _unreadable(file, exc.detail) from None
+            check_restyle_limits(probe)
+        except RestyleLimitsError as exc:
+            if fix_hint is None:
+                raise
+            raise RestyleLimitsError(f"{exc.message} {fix_hint(file)}", argument="path") from None
     except BaseException:
         file.close()
         raise
@@ -118,7 +131,7 @@ def check_restyle_limits(probe: VideoProbe) -> None:
         message = f"the video breaks {len(problems)} restyle rules: " + " ALSO: ".join(
             f"({i}) {p}" for i, p in enumerate(problems, 1)
         )
-    raise InputError(message, argument="path")
+    raise RestyleLimitsError(message, argument="path")
 
 
 def _unreadable(file: LocalFile, detail: str) -> InputError:

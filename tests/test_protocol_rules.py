@@ -204,9 +204,15 @@ async def test_a_malformed_video_resource_is_invalid_params(client: Client) -> N
 async def test_tools_list_is_compact(client: Client) -> None:
     tools = [t for t in (await client.list_tools()).tools if t.name in FIVE_TOOLS]
     assert len(tools) == len(FIVE_TOOLS)
-    # What reaches the model: everything but `_meta` (the viewer's binding, read by the host).
+    # What reaches the model, as the wire carries it (compact JSON): everything but `_meta` (the
+    # viewer's binding, read by the host).
     size = sum(
-        len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"meta"})))
+        len(
+            json.dumps(
+                t.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"meta"}),
+                separators=(",", ":"),
+            )
+        )
         for t in tools
     )
     assert size / 4 <= 2400, f"tools/list costs about {size // 4} tokens"

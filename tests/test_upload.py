@@ -78,7 +78,8 @@ async def test_relative_path_and_upload_progress(client: Client, clip: Path, san
     assert not result.is_error
     size = clip.stat().st_size
     assert result.structured_content["size_bytes"] == size
-    assert seen and seen[-1] == (size, size)
+    # One scale for the whole call: percent, ending at 100 when the last byte is sent.
+    assert seen and seen[-1] == (100.0, 100.0)
     assert [p for p, _ in seen] == sorted(p for p, _ in seen)
     assert _uploads(sandbox) == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote, urlparse
 
 import anyio
@@ -13,12 +13,14 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from pixverse_mcp import arguments, rules
-from pixverse_mcp.bookkeeping import fingerprint, remember_upload
+from pixverse_mcp import arguments
+from pixverse_mcp.bookkeeping import remember_upload
 from pixverse_mcp.delivery import structured
+from pixverse_mcp.errors import InputError
 from pixverse_mcp.results import UploadResult
 from pixverse_mcp.runtime import Runtime, UploadedSource
 from pixverse_mcp.tooling import PixVerseServer, register
+from pixverse_mcp.uploading import upload_local
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +40,38 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
         ctx: Context,
         path: Annotated[
             str | None,
-            Field(description="A local mp4/mov: absolute, ~/..., or relative to the first allowed folder."),
+            Field(description="A local video: absolute, ~/..., or relative to the first allowed folder."),
         ] = None,
         url: Annotated[
             str | None, Field(description="A public http(s) URL of an mp4/mov; PixVerse fetches it.")
         ] = None,
+        fit: Annotated[
+            bool, Field(description="Make a copy restyle takes (cut, scale, upright, H.264 mp4) if needed.")
+        ] = False,
+        start_seconds: Annotated[
+            Any, arguments.SECONDS_SCHEMA, Field(description="Start of the part to upload (local files).")
+        ] = None,
+        end_seconds: Annotated[
+            Any, arguments.SECONDS_SCHEMA, Field(description="End of the part (under 16 s after start).")
+        ] = None,
     ) -> Annotated[CallToolResult, UploadResult]:
         """Upload a video to PixVerse for restyling; give exactly one of path or url. Free.
 
-        A local file is checked first (mp4 or mov in the allowed folders, at most 16 s, 50 MB and
-        1920 px on the longer side) and refused with the fix if PixVerse would refuse it. Returns the
+        A local file must be mp4 or mov, at most 16 s, 50 MB and 1920 px on the longer side; with
+        fit=true any video is first made into such a copy (the answer says what changed). Returns the
         media_id for restyle_video.
         """
         chosen = arguments.exactly_one(path=path, url=url)
+        start = arguments.seconds_argument(start_seconds, "start_seconds")
+        end = arguments.seconds_argument(end_seconds, "end_seconds")
         client = runtime.api
         if chosen == "url":
+            if fit or start is not None or end is not None:
+                raise InputError(
+                    "fit, start_seconds and end_seconds work on local files only: PixVerse fetches a URL "
+                    "itself. Download the video into an allowed folder and give its path.",
+                    argument="fit",
+                )
             checked_url = arguments.validate_video_url(
                 arguments.text_argument(url, "url", max_len=arguments.MAX_URL_LENGTH)
             )
@@ -71,37 +90,14 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
         raw_path = arguments.text_argument(path, "path", max_len=4096)
         offered = await _client_roots(ctx) if runtime.client_roots else ()
         roots = (*settings.allowed_dirs, *offered)
-        # Opened once: the probe and the upload read the same descriptor, never the name again.
-        with await anyio.to_thread.run_sync(rules.check_local_video, raw_path, roots) as checked:
-            probe = checked.probe
-            client.require_key()
 
-            async def sent(done: int, total: int) -> None:
-                await ctx.report_progress(done, total, f"uploaded {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+        async def progress(percent: float, message: str) -> None:
+            await ctx.report_progress(round(percent, 1), 100.0, message)
 
-            uploaded = await client.upload_file(
-                checked.file, file_name=probe.path.name, content_type=probe.mime_type, on_progress=sent
-            )
-            file_print = await anyio.to_thread.run_sync(fingerprint, checked.file)
-        remember_upload(
-            runtime,
-            uploaded.media_id,
-            UploadedSource("file", probe.path.name, file_print, probe.duration_seconds),
+        result = await upload_local(
+            runtime, raw_path, roots, fit=fit, start_seconds=start, end_seconds=end, progress=progress
         )
-        return structured(
-            UploadResult(
-                media_id=str(uploaded.media_id),
-                media_type=uploaded.media_type,
-                url=uploaded.url,
-                source="file",
-                file_name=probe.path.name,
-                duration_seconds=round(probe.duration_seconds, 2),
-                width=probe.width,
-                height=probe.height,
-                size_bytes=probe.size_bytes,
-                message=_upload_message(uploaded.media_type, uploaded.media_id),
-            )
-        )
+        return structured(result)
 
 
 def _upload_message(media_type: str, media_id: int) -> str:
