@@ -98,6 +98,9 @@ class Settings(BaseModel):
     max_credits_per_job: int | None = Field(None, ge=1)
     max_credits_per_day: int | None = Field(None, ge=1, description="counted from 00:00 UTC in the journal")
     confirm_spend: Literal["off", "ask"] = "off"
+    confirm_timeout_seconds: float = Field(
+        120.0, gt=0, description="how long the spending question waits for the user (then nothing starts)"
+    )
 
     @field_validator("api_key")
     @classmethod
@@ -191,6 +194,8 @@ class Settings(BaseModel):
             if confirm.lower() not in {"off", "ask"}:
                 raise ValueError(f"PIXVERSE_CONFIRM_SPEND must be off or ask, got {confirm[:40]!r}")
             values["confirm_spend"] = confirm.lower()
+        if confirm_wait := env.get("PIXVERSE_CONFIRM_TIMEOUT_SECONDS", "").strip():
+            values["confirm_timeout_seconds"] = float(confirm_wait)
         timeouts = {
             name: float(raw)
             for name in ("connect", "read", "upload", "download")

@@ -59,27 +59,36 @@ class Estimate:
                 f"second of video over this account's last {self.samples} {jobs}, times "
                 f"{self.source_seconds:.1f} s)"
             )
-        if not self.samples:
+        if self.credits is not None:
+            jobs = "job" if self.samples == 1 else "jobs"
             return (
-                "unknown until the first job: PixVerse does not publish the restyle price, so the estimate "
-                "is learned from this account's jobs"
+                f"about {self.credits:,} credits (the median cost of this account's last {self.samples} "
+                f"{jobs}; this clip's length is not known here)"
             )
-        return "unknown: the length of this clip is not known (upload it from a file to have it measured)"
+        return (
+            "unknown until the first job: PixVerse does not publish the restyle price, so the estimate "
+            "is learned from this account's jobs"
+        )
 
 
 def estimate_from(samples: list[tuple[int, float]], source_seconds: float | None) -> Estimate:
-    """The estimate from (credits, source seconds) pairs of earlier jobs; pure."""
-    rates = [c / s for c, s in samples if c > 0 and math.isfinite(s) and s > 0]
-    if not rates:
+    """The estimate from (credits, source seconds) pairs of earlier jobs; pure.
+
+    For a clip of unknown length (uploaded by another server, or a PixVerse video) the estimate is
+    the median cost of the earlier jobs themselves: rougher, but a cap can still be checked.
+    """
+    pairs = [(c, s) for c, s in samples if c > 0 and math.isfinite(s) and s > 0]
+    if not pairs:
         return Estimate(credits=None, credits_per_second=None, samples=0, source_seconds=source_seconds)
-    rate = statistics.median(rates)
-    credits: int | None = None
+    rate = statistics.median(c / s for c, s in pairs)
     if source_seconds is not None and math.isfinite(source_seconds) and source_seconds > 0:
         # The small margin keeps float noise (2.0 * 15 = 30.000000000000004) from adding a credit.
         credits = max(1, math.ceil(rate * source_seconds - 1e-9))
-    return Estimate(
-        credits=credits, credits_per_second=rate, samples=len(rates), source_seconds=source_seconds
-    )
+        return Estimate(
+            credits=credits, credits_per_second=rate, samples=len(pairs), source_seconds=source_seconds
+        )
+    per_job = math.ceil(statistics.median(c for c, _ in pairs))
+    return Estimate(credits=per_job, credits_per_second=rate, samples=len(pairs), source_seconds=None)
 
 
 async def estimate(

@@ -23,8 +23,6 @@ from pixverse_mcp.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-CONFIRM_SECONDS = 120.0
-"""How long the spending question waits for the user; no answer starts nothing."""
 BALANCE_SECONDS = 5.0
 """Reading the balance for an answer or the question; past this it is left out."""
 
@@ -100,7 +98,8 @@ async def _confirm(runtime: Runtime, ctx: Context, estimate: spend.Estimate) -> 
     if capabilities is None or capabilities.elicitation is None:
         return spend.NOT_ASKED
     question = spend.confirmation_question(estimate, await balance_total(runtime))
-    with anyio.move_on_after(CONFIRM_SECONDS):
+    # No answer in time starts nothing (PIXVERSE_CONFIRM_TIMEOUT_SECONDS).
+    with anyio.move_on_after(runtime.settings.confirm_timeout_seconds):
         try:
             answer = await ctx.elicit(question, GoAhead)
         except Exception as exc:  # a client that declared the capability but cannot take the question

@@ -404,7 +404,14 @@ class RoundRobin(httpx2.AsyncBaseTransport):
 
 
 @contextmanager
-def replicas(count: int, sandbox: SandboxServer, videos: Path, tmp_path: Path) -> Iterator[list[int]]:
+def replicas(
+    count: int,
+    sandbox: SandboxServer,
+    videos: Path,
+    tmp_path: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[list[int]]:
     """`count` stateless servers as real processes, as a team would run them behind a balancer."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXVERSE_")}
     env |= {
@@ -414,6 +421,7 @@ def replicas(count: int, sandbox: SandboxServer, videos: Path, tmp_path: Path) -
         "PIXVERSE_ALLOWED_DIRS": str(videos),
         "PIXVERSE_OUTPUT_DIR": str(tmp_path / "out"),
         "PIXVERSE_LOG_LEVEL": "DEBUG",  # the most talkative setting must still leak nothing
+        **(extra_env or {}),
     }
     ports = [_free_port() for _ in range(count)]
     logs = [tmp_path / f"replica-{port}.log" for port in ports]

@@ -40,11 +40,11 @@ def test_the_estimate_rounds_up_but_not_for_float_noise() -> None:
     assert estimate_from([(1, 100.0)], 0.5).credits == 1
 
 
-def test_an_unknown_clip_length_gives_no_figure() -> None:
+def test_an_unknown_clip_length_falls_back_to_the_median_job() -> None:
     for seconds in (None, 0.0, float("nan"), -3.0):
-        estimate = estimate_from([(30, 10.0)], seconds)
-        assert estimate.credits is None and estimate.samples == 1
-        assert "length of this clip is not known" in estimate.describe()
+        estimate = estimate_from([(30, 10.0), (50, 10.0), (40, 2.0)], seconds)
+        assert estimate.credits == 40 and estimate.samples == 3
+        assert "median cost" in estimate.describe() and "length is not known" in estimate.describe()
 
 
 def test_jobs_without_a_cost_or_length_are_ignored() -> None:
