@@ -29,7 +29,13 @@ from pixverse_mcp.budget import (
 )
 from pixverse_mcp.client import new_trace_id
 from pixverse_mcp.delivery import answer, finish
-from pixverse_mcp.errors import ConcurrencyLimitError, NotFoundError, PixVerseError, TransportError
+from pixverse_mcp.errors import (
+    ConcurrencyLimitError,
+    ConnectError,
+    NotFoundError,
+    PixVerseError,
+    TransportError,
+)
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.wire import JobState, StartedJob
@@ -95,6 +101,9 @@ async def start_restyle(
                 log.info("restyle started: video_id=%s trace_id=%s", job.video_id, trace)
                 await progress.report(f"job started: video_id {job.video_id}")
                 return Started(job, trace)
+            except ConnectError as exc:
+                # No attempt reached PixVerse (the client reports one that did as uncertain): no job.
+                raise ToolError(f"{exc} No job was started and no credits were spent.") from None
             except TransportError as exc:
                 raise recovery_error(str(exc), trace) from None
             except ConcurrencyLimitError as exc:
