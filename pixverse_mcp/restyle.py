@@ -92,8 +92,10 @@ async def start_restyle(
             job: StartedJob | None = None
             try:
                 # The request may take longer than the wait: its retries are what keeps a lost
-                # reply from costing a second job. It never runs past the call's end.
-                allowed = budget.step(start_until - anyio.current_time(), at_least=REQUEST_SECONDS_MIN)
+                # reply from costing a second job. It never runs past the call's end. (Not
+                # budget.step: that would cut it back to the wait.)
+                starting = max(start_until - anyio.current_time(), REQUEST_SECONDS_MIN)
+                allowed = min(starting, budget.left())
                 with anyio.move_on_after(allowed) as scope:
                     job, _ = await client.restyle(body, trace_id=trace)
                 if scope.cancelled_caught or job is None:

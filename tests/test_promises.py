@@ -23,9 +23,9 @@ from mcp import Client
 from mcp.types import ImageContent
 from stamina.instrumentation import RetryDetails
 
-from pixverse_mcp import preview
+from pixverse_mcp import preview, restyle
 from pixverse_mcp.client import PixVerseClient
-from pixverse_mcp.config import Settings
+from pixverse_mcp.config import Settings, Timeouts
 from pixverse_mcp.errors import TransportError
 from pixverse_mcp.jobs import save_video
 from pixverse_mcp.sandbox import SandboxServer
@@ -226,6 +226,26 @@ async def test_a_generate_cut_short_by_the_calls_time_gives_the_trace_id_to_reco
     assert recovered["video_id"] == str(_only_job(sandbox)) and recovered["trace_id"] == sent
     stats = sandbox.state.stats()
     assert stats["jobs_created"] == 1 and stats["credit_monthly"] == credits_after_one_job
+
+
+async def test_starting_a_job_may_outlast_a_short_wait(
+    settings: Settings, clip: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's "starting may take up to 25 s even with a shorter wait_seconds" (each request
+    # at least 10 s), scaled down to 4 s and 1 s so that the test stays quick.
+    monkeypatch.setattr(restyle, "START_SECONDS_MIN", 4.0)
+    monkeypatch.setattr(restyle, "REQUEST_SECONDS_MIN", 1.0)
+    quick = Timeouts(connect=1.0, read=0.8, upload=5.0, download=5.0)
+    server = create_server(settings.with_changes(timeouts=quick), policies=FAST_POLICIES)
+    async with Client(server) as client:
+        media_id = await upload(client, clip)
+        # The first two attempts get no reply in time; the third one starts the job.
+        sandbox.state.add_fault(endpoint="generate", kind="hang", count=2, seconds=1.5)
+        done = await call_ok(
+            client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
+        )
+    assert done["video_id"] == str(_only_job(sandbox))
+    assert sandbox.state.stats()["requests"]["generate"] == 3
 
 
 def _nothing_listening() -> str:
