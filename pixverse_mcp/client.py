@@ -2,7 +2,7 @@
 
 Retry policy, in one place (see `_retrying`):
 - reads (status, style list, balance): retried with exponential backoff and jitter on transport
-  failures, 5xx, and the ErrCodes the table in `errors.py` marks `retry_reads` (500069, 500100),
+  failures, 5xx, and the ErrCodes the table in `errors.py` marks `retry_reads` (500069, 500100, 99999),
   bounded in attempts and total time, `Retry-After` honoured;
 - generate: re-sent only with the same `Ai-trace-id`, so PixVerse answers with the job it already
   made instead of starting a second one; an API error (500044, 500069, ...) is reported, not retried;
@@ -434,6 +434,15 @@ class PixVerseClient:
             if kind == "generate" and lost_in_transit:
                 # An earlier attempt may have made the job before its reply was lost; this answer
                 # does not say it did not, so the caller must not start another under a new trace id.
+                raise UncertainOutcomeError(
+                    f"{exc.message} An earlier attempt of this request failed in transit, so PixVerse "
+                    "may have started the job anyway.",
+                    trace_id=exc.trace_id,
+                ) from None
+            raise
+        except ConnectError as exc:
+            if kind == "generate" and lost_in_transit:
+                # The last attempt never connected, but an earlier one was sent: the job may exist.
                 raise UncertainOutcomeError(
                     f"{exc.message} An earlier attempt of this request failed in transit, so PixVerse "
                     "may have started the job anyway.",

@@ -259,6 +259,7 @@ ERR_CODES: dict[int, ErrCodeInfo] = {
         "PixVerse reported an unknown error",
         "Try again; if it persists, contact PixVerse support with the trace id.",
         ServerError,
+        retry_reads=True,
     ),
 }
 

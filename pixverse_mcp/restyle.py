@@ -30,7 +30,14 @@ from pixverse_mcp.budget import (
 )
 from pixverse_mcp.client import new_trace_id
 from pixverse_mcp.delivery import answer, finish
-from pixverse_mcp.errors import ApiError, ConcurrencyLimitError, NotFoundError, PixVerseError, TransportError
+from pixverse_mcp.errors import (
+    ApiError,
+    ConcurrencyLimitError,
+    ConnectError,
+    NotFoundError,
+    PixVerseError,
+    TransportError,
+)
 from pixverse_mcp.journal import JobStart
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.runtime import Runtime
@@ -94,8 +101,10 @@ async def start_restyle(
             await record(journal.record_sending(start))
             try:
                 # The request may take longer than the wait: its retries are what keeps a lost
-                # reply from costing a second job. It never runs past the call's end.
-                allowed = budget.step(start_until - anyio.current_time(), at_least=REQUEST_SECONDS_MIN)
+                # reply from costing a second job. It never runs past the call's end. (Not
+                # budget.step: that would cut it back to the wait.)
+                starting = max(start_until - anyio.current_time(), REQUEST_SECONDS_MIN)
+                allowed = min(starting, budget.left())
                 with anyio.move_on_after(allowed) as scope:
                     job, _ = await client.restyle(body, trace_id=trace)
                 if scope.cancelled_caught or job is None:
@@ -105,6 +114,11 @@ async def start_restyle(
                 log.info("restyle started: video_id=%s trace_id=%s", job.video_id, trace)
                 await progress.report(f"job started: video_id {job.video_id}")
                 return Started(job, trace)
+            except ConnectError as exc:
+                # No attempt reached PixVerse (the client reports one that did as uncertain): no job.
+                await record(journal.discard_attempt(trace))
+                settled = True
+                raise ToolError(f"{exc} No job was started and no credits were spent.") from None
             except TransportError as exc:
                 raise recovery_error(str(exc), trace) from None
             except ConcurrencyLimitError as exc:

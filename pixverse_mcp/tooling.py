@@ -102,8 +102,10 @@ class PixVerseServer(MCPServer[Any]):
             unknown = [key for key in arguments if key not in known]
             if unknown:
                 names = ", ".join(repr(key) for key in unknown)
+                # The same prefix as every other tool error, so clients treat it alike.
                 raise ToolError(
-                    f"{name} has no argument {names}; nothing was done or sent. Its arguments are: "
+                    f"Error executing tool {name}: {name} has no argument {names}; nothing was done or sent. "
+                    "Its arguments are: "
                     f"{', '.join(known) or 'none'}. Call it again with only those."
                 )
         return await super().call_tool(name, arguments, context)

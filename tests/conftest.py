@@ -144,13 +144,28 @@ async def call_ok(client: Client, tool: str, args: dict[str, Any] | None = None,
 
 
 async def call_error(client: Client, tool: str, args: dict[str, Any] | None = None, **kw: Any) -> str:
-    """Call a tool that must fail; returns the error text."""
+    """Call a tool that must fail with an error this server wrote for the model; returns its text."""
     result = await client.call_tool(tool, args or {}, **kw)
     text = result_text(result)
     assert result.is_error, f"expected an error, got {result.structured_content}"
     assert SECRET_KEY not in text
-    assert "Error executing tool" not in text or ":" in text.removeprefix("Error executing tool")
+    assert_own_error(tool, text)
     return text
+
+
+def assert_own_error(tool: str, text: str) -> None:
+    """The text is a message this server wrote for the model, not a crash or the SDK's own words.
+
+    The SDK puts `Error executing tool <name>: ` before a deliberate error's text; a crash is that
+    prefix alone (or this server's "failed unexpectedly"); a schema failure is pydantic's report.
+    """
+    prefix = f"Error executing tool {tool}: "
+    assert text.startswith(prefix), f"not a deliberate error of {tool}: {text!r}"
+    detail = text.removeprefix(prefix)
+    assert "failed unexpectedly" not in detail, f"{tool} crashed: {detail}"
+    assert "validation error" not in detail and "Error executing tool" not in detail, detail
+    # Every message here says what happened and what to do: more than a word or a code.
+    assert len(detail.split()) >= 6, f"not a full message: {detail!r}"
 
 
 class ProgressLog:

@@ -12,6 +12,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from pixverse_mcp.config import Settings
+from pixverse_mcp.errors import ServerError, api_error
 from pixverse_mcp.jobs import status_message, status_name, to_status
 from pixverse_mcp.sandbox import SandboxServer
 from pixverse_mcp.server import create_server
@@ -47,6 +48,8 @@ async def test_generating_answers_with_check_again(
     assert started["status"] == "generating" and started["status_code"] == 5
     assert started["check_again_in_seconds"] and "get_status" in started["message"]
     assert started["video_id"] in started["message"]
+    # wait_seconds=0 answers at once: one status check, no waiting for a second.
+    assert sandbox.state.stats()["requests"]["result"] == 1
 
 
 def test_every_status_code_is_mapped() -> None:
@@ -73,7 +76,7 @@ async def test_wrong_key_is_400012(settings: Settings, sandbox: SandboxServer) -
     server = create_server(settings.with_changes(api_key=SecretStr("sk-wrong")), policies=FAST_POLICIES)
     async with Client(server) as client:
         text = await call_error(client, "list_restyles")
-    assert "400012" in text and "PIXVERSE_API_KEY" in text and TRACE.search(text)
+    assert "400012" in text and "PIXVERSE_API_KEY" in text and "--sandbox" in text and TRACE.search(text)
 
 
 async def test_missing_key_says_how_to_set_it(settings: Settings, sandbox: SandboxServer) -> None:
@@ -98,9 +101,14 @@ async def test_unknown_media_is_400017(client: Client) -> None:
 @pytest.mark.parametrize(
     ("code", "needle"),
     [
-        (400018, "2048"),
-        (500090, "Top up"),
-        (500063, "refunds"),
+        (400011, "a required parameter is empty"),
+        (400013, "a parameter has the wrong type or value"),
+        (400018, "Shorten restyle_prompt to at most 2048 characters"),
+        (400019, "Shorten restyle_prompt to at most 2048 characters"),
+        (500054, "refunds the credits"),
+        (500063, "refunds the credits"),
+        (500060, "monthly limit"),
+        (500090, "Top up credits"),
         (123456, "does not know"),
     ],
 )
@@ -112,6 +120,41 @@ async def test_generate_error_codes(
     text = await call_error(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
     assert str(code) in text and needle in text and TRACE.search(text)
     assert sandbox.state.stats()["jobs_created"] == 0
+
+
+@pytest.mark.parametrize(("code", "needle"), [(500008, "not found"), (500064, "deleted")])
+async def test_a_job_that_does_not_exist_says_so_at_once(
+    client: Client, sandbox: SandboxServer, code: int, needle: str
+) -> None:
+    if code != 500008:  # the sandbox answers 500008 for an id it never made by itself
+        sandbox.state.add_fault(endpoint="result", kind="err_code", code=code)
+    text = await call_error(client, "get_status", {"video_id": str(2**60), "wait_seconds": 0})
+    assert str(code) in text and needle in text and TRACE.search(text)
+    assert sandbox.state.stats()["requests"]["result"] == 1  # nothing to retry: it does not exist
+
+
+@pytest.mark.parametrize("code", [500069, 500100, 99999])
+async def test_temporary_trouble_is_retried_for_reads_and_reported_for_generate(
+    client: Client, clip: Path, sandbox: SandboxServer, code: int
+) -> None:
+    sandbox.state.add_fault(endpoint="balance", kind="err_code", code=code)
+    await call_ok(client, "get_balance")
+    assert sandbox.state.stats()["requests"]["balance"] == 2
+    media_id = await upload(client, clip)
+    sandbox.state.add_fault(endpoint="generate", kind="err_code", code=code)
+    text = await call_error(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
+    # A clear answer from PixVerse: no job exists, so there is nothing to recover with a trace id.
+    assert str(code) in text and TRACE.search(text) and "trace_id '" not in text
+    stats = sandbox.state.stats()
+    assert stats["requests"]["generate"] == 1 and stats["jobs_created"] == 0
+
+
+def test_an_unknown_code_is_reported_with_pixverses_own_words() -> None:
+    error = api_error(123456, "Shard seven is on fire", trace_id="trace-1")
+    assert isinstance(error, ServerError) and not error.retry_reads
+    assert "123456" in str(error) and "Shard seven is on fire" in str(error) and "trace-1" in str(error)
+    known = api_error(500090, "balance not enough", trace_id="trace-2")
+    assert "balance not enough" in str(known) and "get_balance" in str(known) and "trace-2" in str(known)
 
 
 async def test_credits_run_out_for_real(client: Client, clip: Path, sandbox: SandboxServer) -> None:

@@ -142,6 +142,8 @@ async def test_fault(fault_client: Client, sandbox: SandboxServer, clip: Path, c
     else:
         assert result.is_error and case.needle in text, text
         assert TRACE.search(text), text
+        if case.when == "before":
+            assert made == 0  # PixVerse never processed the request: no job, nothing charged
         if made:
             # The reply was lost after the job was made: recover it with the trace id, for free.
             trace = re.search(r"trace_id '([0-9a-f-]{36})'", text)

@@ -30,6 +30,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
+from mcp.shared.exceptions import MCPError
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
@@ -105,15 +106,35 @@ async def mcp_client(
     token: str | None = TOKEN,
     mode: str = "auto",
     transport: httpx2.AsyncBaseTransport | None = None,
+    statuses: list[int] | None = None,
 ) -> AsyncIterator[Client]:
-    """The SDK's streamable-HTTP client, sending `Authorization: Bearer <token>`."""
+    """The SDK's streamable-HTTP client, sending `Authorization: Bearer <token>`.
+
+    `statuses`, when given, collects the HTTP status of every reply the client gets.
+    """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     timeout = httpx2.Timeout(30, read=120)
+
+    async def record(response: httpx2.Response) -> None:
+        if statuses is not None:
+            statuses.append(response.status_code)
+
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=timeout, transport=transport) as http,
+        httpx2.AsyncClient(
+            headers=headers, timeout=timeout, transport=transport, event_hooks={"response": [record]}
+        ) as http,
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         yield client
+
+
+async def _refused_with_401(url: str, token: str) -> None:
+    """Connecting with this token fails, and every reply the client got was a 401."""
+    statuses: list[int] = []
+    with pytest.RaisesGroup(pytest.RaisesExc(MCPError, match="error response"), flatten_subgroups=True):
+        async with mcp_client(url, token=token, statuses=statuses) as client:
+            await client.list_tools()
+    assert statuses and set(statuses) == {401}, statuses
 
 
 @pytest.fixture
@@ -216,10 +237,8 @@ async def test_requests_without_or_with_a_wrong_token_get_401(http_root: str) ->
             f"{http_root}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"bearer {TOKEN}"}
         )
         assert ok.status_code == 200, ok.text
-    # Through the SDK client the refusal surfaces while connecting; the raw replies above show it is a 401.
-    with pytest.raises(Exception):  # noqa: B017
-        async with mcp_client(f"{http_root}/mcp", token="wrong-token") as client:
-            await client.list_tools()
+    # Through the SDK client the refusal surfaces while connecting, as the 401 it is.
+    await _refused_with_401(f"{http_root}/mcp", "wrong-token")
 
 
 async def test_static_verifier_compares_exactly_and_keeps_the_secret() -> None:
@@ -495,8 +514,7 @@ async def test_stateless_replicas_share_nothing_but_pixverse(
             async with mcp_client(f"http://127.0.0.1:{first}/mcp", mode=mode, transport=balancer) as client:
                 await _flow(client, clip)
             assert balancer.hits[first] >= 2 and balancer.hits[second] >= 2, balancer.hits
-        with pytest.raises(Exception):  # noqa: B017 - each replica checks PIXVERSE_MCP_TOKEN itself
-            async with mcp_client(f"http://127.0.0.1:{second}/mcp", token="wrong") as client:
-                await client.list_tools()
+        # Each replica checks PIXVERSE_MCP_TOKEN itself.
+        await _refused_with_401(f"http://127.0.0.1:{second}/mcp", "wrong")
     assert sandbox.state.stats()["jobs_created"] == 3
     assert sandbox.state.stats()["api_keys_seen"] == 1

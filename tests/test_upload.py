@@ -27,11 +27,20 @@ def _uploads(sandbox: SandboxServer) -> int:
     [
         (
             lambda d: make_clip(d / "long.mp4", seconds=17, width=64, height=64, fps=5),
-            ["17", "16 s", "ffmpeg"],
+            ["the clip is 17.0 s", "at most 16 s", "ffmpeg -i", "-t 15.9"],
         ),
-        (lambda d: make_clip(d / "wide.mp4", seconds=1, width=1922, height=100, fps=2), ["1922", "1920"]),
-        (lambda d: make_clip(d / "fake.mp4", seconds=1, container="webm"), ["WebM", "mp4"]),
-        (lambda d: make_clip(d / "voice.mp4", seconds=1, video=False, audio=True), ["no video"]),
+        (
+            lambda d: make_clip(d / "wide.mp4", seconds=1, width=1922, height=100, fps=2),
+            ["the video is 1922x100", "at most 1920 pixels"],
+        ),
+        (
+            lambda d: make_clip(d / "fake.mp4", seconds=1, container="webm"),
+            ["a WebM file (by its content", "restyle takes mp4 or mov"],
+        ),
+        (
+            lambda d: make_clip(d / "voice.mp4", seconds=1, video=False, audio=True),
+            ["has no video stream", "Restyle needs a video"],
+        ),
     ],
 )
 async def test_invalid_local_videos_are_refused_before_upload(

@@ -15,8 +15,11 @@ from conftest import FAST_POLICIES, ProgressLog, call_ok, upload
 from mcp import Client
 from mcp.types import ImageContent, ResourceLink, TextResourceContents
 
+from pixverse_mcp.arguments import wait_argument
+from pixverse_mcp.budget import CallBudget
 from pixverse_mcp.config import Settings
 from pixverse_mcp.sandbox import SandboxServer
+from pixverse_mcp.sandbox.state import RUNNING_STATUSES, Job
 from pixverse_mcp.server import create_server
 
 pytestmark = pytest.mark.anyio
@@ -30,16 +33,41 @@ def _status_requests(sandbox: SandboxServer) -> int:
     return int(sandbox.state.stats()["requests"].get("result", 0))
 
 
-async def test_waiting_returns_when_the_job_ends(client: Client, clip: Path, sandbox: SandboxServer) -> None:
+def _record_statuses(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every job status the sandbox reports in a status reply from now on, in order."""
+    reported: list[int] = []
+    state = sandbox.state
+    real_status = state.status
+
+    def status(job: Job) -> int:
+        code = real_status(job)
+        reported.append(code)
+        return code
+
+    def running_jobs() -> int:  # the balance and admission count jobs: not a status reply
+        with state.lock:
+            return sum(1 for job in state.jobs.values() if real_status(job) in RUNNING_STATUSES)
+
+    monkeypatch.setattr(state, "status", status)
+    monkeypatch.setattr(state, "running_jobs", running_jobs)
+    return reported
+
+
+async def test_waiting_returns_when_the_job_ends(
+    client: Client, clip: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _slow_jobs(sandbox, 1.0)
     media_id = await upload(client, clip)
+    reported = _record_statuses(sandbox, monkeypatch)
     done = await call_ok(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 14}
     )
     assert done["status"] == "succeeded"
-    # It came back because the job ended: waiting out the 14 s would take over ten status checks.
+    # It waited while the job generated, and answered at the first reply that said it was done.
+    assert reported[-1] == 1 and reported.count(1) == 1 and set(reported[:-1]) == {5}, reported
     polls = _status_requests(sandbox)
-    assert 1 <= polls <= 5
+    assert polls == len(reported)
+    # Nothing polls after the answer: a full round trip later, no status request has been made.
     await call_ok(client, "list_restyles")
     assert _status_requests(sandbox) == polls
 
@@ -49,11 +77,16 @@ async def test_waiting_stops_at_the_bound_and_says_generating(
 ) -> None:
     _slow_jobs(sandbox, 60)
     media_id = await upload(client, clip)
+    progress = ProgressLog()
     started = await call_ok(
-        client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 1}
+        client,
+        "restyle_video",
+        {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 1},
+        progress_callback=progress,
     )
-    # It waited (checked more than once), then answered "generating" instead of an error.
-    assert started["status"] == "generating" and _status_requests(sandbox) >= 2
+    # It waited (the waiting loop reported progress), then answered "generating" instead of an error.
+    assert any(m.startswith("generating,") for m in progress.messages), progress.messages
+    assert started["status"] == "generating" and started["check_again_in_seconds"]
     later = await call_ok(client, "get_status", {"video_id": started["video_id"], "wait_seconds": 0.5})
     assert later["status"] == "generating" and "get_status" in later["message"]
     assert sandbox.state.stats()["jobs_created"] == 1
@@ -62,7 +95,7 @@ async def test_waiting_stops_at_the_bound_and_says_generating(
 async def test_wait_is_capped_by_the_server_maximum(
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
-    _slow_jobs(sandbox, 60)
+    _slow_jobs(sandbox, 20)
     server = create_server(settings.with_changes(max_wait_seconds=1), policies=FAST_POLICIES)
     async with Client(server) as client:
         media_id = await upload(client, clip)
@@ -70,10 +103,21 @@ async def test_wait_is_capped_by_the_server_maximum(
             client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
         )
         # Asking for an hour waits only as long as PIXVERSE_MAX_WAIT_SECONDS (1 s here) allows: the
-        # answer comes while the 60 s job still generates, and says how long the server waited.
+        # answer comes while the 20 s job still generates.
         capped = await call_ok(client, "get_status", {"video_id": started["video_id"], "wait_seconds": 3600})
     assert capped["status"] == "generating" and capped["check_again_in_seconds"]
-    assert capped["waited_seconds"] <= 1
+
+
+async def test_the_wait_arithmetic_keeps_every_call_within_the_maximum() -> None:
+    assert wait_argument(3600, default=10, maximum=1) == 1
+    assert wait_argument(None, default=40, maximum=15) == 15
+    assert wait_argument(None, default=40, maximum=50) == 40
+    assert wait_argument(0, default=40, maximum=50) == 0
+    budget = CallBudget.start(wait_seconds=50, max_call_seconds=50)
+    # The whole call ends by the maximum, and the waiting ends early enough to answer before it.
+    assert budget.ends_at - budget.started == 50
+    assert budget.wait_until < budget.ends_at
+    assert budget.step(3600) <= budget.wait_seconds and budget.step(3600, at_least=3600) <= 50
 
 
 async def test_progress_arrives_while_waiting_and_not_after(
@@ -138,16 +182,34 @@ async def test_download_writes_the_exact_bytes_and_never_overwrites(
         client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "sepia", "download": True}
     )
     saved = Path(done["local_path"])
+    # Named after the video id and the style, in the output folder.
     assert saved.parent == (tmp_path / "out").resolve()
+    assert saved.name == f"pixverse-{done['video_id']}-Sepia-Memories.mp4"
     async with httpx2.AsyncClient() as http:
         original = (await http.get(done["url"])).content
     assert saved.read_bytes() == original
 
     again = await call_ok(client, "get_status", {"video_id": done["video_id"], "download": True})
     second = Path(again["local_path"])
-    assert second != saved and second.read_bytes() == original
+    assert second.name == f"pixverse-{done['video_id']}-Sepia-Memories-1.mp4"
+    assert second.read_bytes() == original
     assert saved.read_bytes() == original
     assert not [p for p in saved.parent.iterdir() if p.name.endswith(".part")]
+
+
+async def test_auto_download_saves_unless_the_call_says_no(
+    settings: Settings, clip: Path, tmp_path: Path
+) -> None:
+    server = create_server(settings.with_changes(auto_download=True), policies=FAST_POLICIES)
+    async with Client(server) as client:
+        media_id = await upload(client, clip)
+        done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
+        assert done["status"] == "succeeded" and Path(done["local_path"]).is_file()
+        kept_out = await call_ok(client, "get_status", {"video_id": done["video_id"], "download": False})
+    assert kept_out["local_path"] is None
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".mp4"] == [
+        Path(done["local_path"]).name
+    ]
 
 
 async def test_result_links_the_saved_file(client: Client, clip: Path) -> None:

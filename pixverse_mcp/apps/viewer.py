@@ -37,7 +37,7 @@ from mcp.types import (
     TextContent,
     ToolAnnotations,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from pixverse_mcp import arguments, jobs
 from pixverse_mcp.apps import fetch
@@ -56,6 +56,7 @@ MEDIA_READS_AT_ONCE = 3
 MEDIA_HOSTS_PLACEHOLDER = "__PIXVERSE_MEDIA_HOSTS__"
 
 MediaKind = Literal["result", "source", "upload", "cover"]
+MEDIA_KINDS: tuple[MediaKind, ...] = ("result", "source", "upload", "cover")
 
 
 class ViewerMedia(BaseModel):
@@ -147,7 +148,8 @@ class ViewerApps(Apps):
         )
         async def viewer_media(
             kind: Annotated[
-                MediaKind,
+                Any,
+                WithJsonSchema({"enum": list(MEDIA_KINDS)}),
                 Field(
                     description="result: a finished video_id's video; source: what a restyle this server "
                     "started was made from (id is its video_id); upload: a media_id uploaded through this "
@@ -164,6 +166,10 @@ class ViewerApps(Apps):
             """Where a video or picture for the viewer is; attached as data (at most 8 MB) when the
             host cannot load its URL. Only URLs PixVerse gave this server are ever read."""
             with tool_call("viewer_media"):
+                if kind not in MEDIA_KINDS:
+                    raise InputError(
+                        f"kind must be one of {', '.join(MEDIA_KINDS)}, got {kind!r}.", argument="kind"
+                    )
                 checked = arguments.id_argument(id, "id")
                 url = fetch.checked_url(await self._media_url(kind, checked))
                 direct = fetch.is_direct(url)
