@@ -22,8 +22,10 @@ from pathlib import Path
 
 from mcp.types import Icon
 
-ASSET_FILES = {128: "icon.png", 48: "icon-48.png"}
-"""The committed icon files in `pixverse_mcp/assets/`, by edge length in pixels."""
+ASSET_FILES = {512: "icon-512.png", 128: "icon.png", 48: "icon-48.png"}
+"""The committed icon files in `pixverse_mcp/assets/`, by edge length in pixels (512: the bundle's)."""
+SERVER_ICON_SIZES = (48, 128)
+"""The sizes the server announces; the server info carries them as data, once per session."""
 
 Point = tuple[float, float]
 
@@ -81,6 +83,15 @@ def _coverage(distance: float, size: int) -> float:
     return max(0.0, min(1.0, 0.5 - distance * size))
 
 
+def _shape_coverage(x: float, y: float, corners: Sequence[Point], rounding: float, size: int) -> float:
+    """Coverage of a polygon grown by `rounding`; pixels well outside its bounding box are skipped."""
+    margin = rounding + 1.0 / size
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    if not (min(xs) - margin <= x <= max(xs) + margin and min(ys) - margin <= y <= max(ys) + margin):
+        return 0.0
+    return _coverage(_polygon(x, y, corners) - rounding, size)
+
+
 def draw(size: int) -> bytes:
     """The icon at `size` x `size` pixels as 8-bit RGBA rows, top to bottom."""
     if not 16 <= size <= 1024:
@@ -97,8 +108,8 @@ def draw(size: int) -> bytes:
             shade = (x + y) / 2
             color = [a + (b - a) * shade for a, b in zip(_TOP_LEFT, _BOTTOM_RIGHT, strict=True)]
             white = max(
-                _coverage(_polygon(x, y, _PLAY) - _PLAY_ROUNDING, size),
-                _coverage(_polygon(x, y, _SPARKLE), size),
+                _shape_coverage(x, y, _PLAY, _PLAY_ROUNDING, size),
+                _shape_coverage(x, y, _SPARKLE, 0.0, size),
             )
             color = [c + (w - c) * white for c, w in zip(color, _WHITE, strict=True)]
             pixels += bytes(round(channel) for channel in (*color, alpha * 255))
@@ -212,7 +223,7 @@ def server_icons() -> list[Icon]:
             mime_type="image/png",
             sizes=[f"{size}x{size}"],
         )
-        for size in sorted(ASSET_FILES)
+        for size in SERVER_ICON_SIZES
     ]
 
 
