@@ -201,7 +201,12 @@ def test_the_vscode_link_decodes_to_the_published_entry() -> None:
     assert (config["command"], config["args"]) == ("uvx", [identity.PACKAGE])
     assert config["env"] == {"PIXVERSE_API_KEY": "${input:pixverse-api-key}"}
     assert config["inputs"] == [
-        {"type": "promptString", "id": "pixverse-api-key", "description": "PixVerse API key", "password": True}
+        {
+            "type": "promptString",
+            "id": "pixverse-api-key",
+            "description": "PixVerse API key",
+            "password": True,
+        }
     ]
     assert link in README
     assert f"code --add-mcp '{json.dumps(connect.vscode_config(), separators=(',', ':'))}'" in README
@@ -218,7 +223,9 @@ def _printed(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 def test_print_config_gives_an_mcp_servers_entry_for_this_install(
     client: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    out = _printed(capsys, "--print-config", client, "--allowed-dir", str(tmp_path / "a"), str(tmp_path / "b"))
+    out = _printed(
+        capsys, "--print-config", client, "--allowed-dir", str(tmp_path / "a"), str(tmp_path / "b")
+    )
     entry = json.loads(out)["mcpServers"][identity.SERVER_KEY]
     command = Path(entry["command"])
     assert command.is_absolute() and command.name == identity.COMMAND and entry["args"] == []
