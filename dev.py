@@ -5,6 +5,8 @@
     python3 dev.py test    the test suite
     python3 dev.py lint    ruff check, ruff format --check, mypy
     python3 dev.py bench   the benchmarks in bench/
+    python3 dev.py release-check   build the sdist and wheel, twine check them, list the wheel
+    python3 dev.py bundle  build the Claude Desktop bundle (.mcpb) into dist/ (needs Node.js)
 
 Each command first makes .venv/ and installs the package with its dev extras into it
 (again only when pyproject.toml changed).
@@ -48,7 +50,7 @@ def run(*args: str) -> int:
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if command not in {"demo", "test", "lint", "bench"}:
+    if command not in {"demo", "test", "lint", "bench", "release-check", "bundle"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
     ensure_venv()
@@ -59,6 +61,10 @@ def main(argv: list[str]) -> int:
         return run(py, "-m", "pytest", *rest)
     if command == "bench":
         return run(py, "bench/run.py", *rest)
+    if command == "release-check":
+        return run(py, "release/check.py", *rest)
+    if command == "bundle":
+        return run(py, "release/bundle.py", *rest)
     for check in (
         [py, "-m", "ruff", "check", "."],
         [py, "-m", "ruff", "format", "--check", "."],

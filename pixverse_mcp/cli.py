@@ -1,5 +1,8 @@
 """Command line: `pixverse-mcp [serve] | sandbox | demo`. Flags win over the environment.
 
+`pixverse-mcp --print-config [claude|cursor|vscode|claude-code]` prints the config that adds this
+install to an assistant instead of serving.
+
 `main()` only parses arguments and hands a Settings object to the part that runs.
 """
 
@@ -14,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from pixverse_mcp import __version__, logs
+from pixverse_mcp.connect import CLIENTS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,12 +72,26 @@ def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", type=Path, default=None, help="where videos are saved")
     parser.add_argument(
         "--allowed-dir",
-        action="append",
+        action="extend",
+        nargs="+",
         type=Path,
         default=None,
-        help="a folder local videos may be read from (repeatable; PIXVERSE_ALLOWED_DIRS)",
+        metavar="DIR",
+        help="folders local videos may be read from (one or more, repeatable; PIXVERSE_ALLOWED_DIRS)",
     )
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--print-config",
+        nargs="?",
+        const="claude",
+        choices=CLIENTS,
+        metavar="{" + ",".join(CLIENTS) + "}",
+        help="print the config that adds this server to an assistant (default: claude), then exit; "
+        "--sandbox, --allowed-dir and --output-dir go into it",
+    )
+    parser.add_argument(
+        "--url", default=None, help="with --print-config: the hosted server's URL (https://HOST/mcp)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(args.out, style=args.style, viewer=args.viewer)
 
+    if args.print_config or args.url:
+        return _print_config(args)
+
     from pixverse_mcp.config import Settings
 
     try:
@@ -125,3 +146,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         stateless=args.stateless,
         allow_unauthenticated=args.allow_unauthenticated,
     )
+
+
+def _print_config(args: argparse.Namespace) -> int:
+    from pixverse_mcp.connect import for_this_install
+
+    if args.url is not None and not args.url.startswith(("https://", "http://")):
+        print(f"pixverse-mcp: --url must be the server's http(s) address, got {args.url!r}", file=sys.stderr)
+        return 2
+    print(
+        for_this_install(
+            args.print_config or "claude",
+            sandbox=bool(args.sandbox),
+            allowed_dirs=args.allowed_dir or (),
+            output_dir=args.output_dir,
+            url=args.url,
+        )
+    )
+    return 0

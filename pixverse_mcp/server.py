@@ -28,6 +28,8 @@ from pixverse_mcp.apps import ViewerApps
 from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import InputError, NotFoundError, PixVerseError
+from pixverse_mcp.icon import server_icons
+from pixverse_mcp.identity import PROJECT_URL
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.tooling import PixVerseServer, clean_doc
 from pixverse_mcp.tools import account, catalog, restyling, upload
@@ -75,7 +77,10 @@ def create_server(
     server = PixVerseServer(
         "pixverse-restyle",
         title="PixVerse Restyle",
+        description="Restyle videos with PixVerse",
         instructions=_instructions(settings),
+        website_url=PROJECT_URL,
+        icons=server_icons(),
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
