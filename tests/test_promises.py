@@ -162,7 +162,7 @@ async def test_a_download_cut_off_midway_leaves_no_file_under_any_name(
     with _file_host_that_breaks_off() as url:
         async with PixVerseClient(settings) as client:
             finished = VideoResult.model_validate({"id": 42, "status": 1, "url": url, "style": "Film Noir"})
-            with pytest.raises(TransportError, match="(?i)downloading the video failed"):
+            with pytest.raises(TransportError, match=r"(?i)downloading the video failed"):
                 await save_video(client, finished, out, seconds=30)
     assert out.is_dir() and not list(out.iterdir())
 
