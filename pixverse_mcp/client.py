@@ -1,12 +1,7 @@
-"""Async PixVerse client on httpx2: headers, envelope, retry policy per kind of call, streaming.
+"""Async PixVerse client on httpx2: headers, trace ids, the envelope, each call under its retry policy.
 
-Retry policy, in one place (see `_retrying`):
-- reads (status, style list, balance): retried with exponential backoff and jitter on transport
-  failures, 5xx, and the ErrCodes the table in `errors.py` marks `retry_reads` (500069, 500100, 99999),
-  bounded in attempts and total time, `Retry-After` honoured;
-- generate: re-sent only with the same `Ai-trace-id`, so PixVerse answers with the job it already
-  made instead of starting a second one; an API error (500044, 500069, ...) is reported, not retried;
-- upload: re-sent (same trace id) only when the connection could not be made, before any byte went out.
+The retry policy per kind of call is in `retrying.py`; the streamed upload body in `multipart.py`;
+fetching finished videos (bounded, checked addresses) in `fetching.py`.
 """
 
 from __future__ import annotations
@@ -14,13 +9,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, overload
+from typing import Any, TypeVar, overload
 
-import anyio
 import httpx2
 from pydantic import BaseModel, ValidationError
 
@@ -31,13 +24,20 @@ from pixverse_mcp.errors import (
     BadResponseError,
     ConfigError,
     ConnectError,
-    InputError,
     PixVerseError,
     TimeoutError_,
     TransportError,
     UncertainOutcomeError,
 )
 from pixverse_mcp.fetching import FetchRules, download_to
+from pixverse_mcp.multipart import FileForm, ProgressCallback, UploadSource
+from pixverse_mcp.retrying import (
+    DEFAULT_POLICIES,
+    CallKind,
+    RetryPolicy,
+    retry_after_seconds,
+    should_retry,
+)
 from pixverse_mcp.wire import (
     Balance,
     Restyle,
@@ -53,35 +53,11 @@ log = logging.getLogger(__name__)
 last_trace_id: ContextVar[str | None] = ContextVar("last_trace_id", default=None)
 """The trace id of the latest request made in this task, for the one log line of a tool call."""
 
-ProgressCallback = Callable[[int, int], Awaitable[None]]
-"""Called with (bytes done, bytes in all) while a file moves."""
 
-CallKind = Literal["read", "generate", "upload"]
 _M = TypeVar("_M", bound=BaseModel)
 
-# Big enough that the thread hop per chunk costs little, small enough to keep memory flat.
-CHUNK_BYTES = 1024 * 1024
 LIST_PAGE_SIZE = 20
 LIST_MAX_PAGES = 50
-MAX_RETRY_AFTER = 30.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long one kind of call is tried."""
-
-    attempts: int
-    timeout: float
-    wait_initial: float = 0.3
-    wait_max: float = 4.0
-    wait_jitter: float = 0.5
-
-
-DEFAULT_POLICIES: dict[CallKind, RetryPolicy] = {
-    "read": RetryPolicy(attempts=4, timeout=20.0),
-    "generate": RetryPolicy(attempts=3, timeout=45.0),
-    "upload": RetryPolicy(attempts=3, timeout=20.0),
-}
 
 
 def _read_as(model: type[_M], resp: Any, trace_id: str) -> _M:
@@ -99,49 +75,6 @@ def _read_as(model: type[_M], resp: Any, trace_id: str) -> _M:
 def new_trace_id() -> str:
     """A fresh `Ai-trace-id`: PixVerse treats a reused one as a replay of the earlier request."""
     return str(uuid.uuid4())
-
-
-def _retry_after(response: httpx2.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
-
-
-def _should_retry(kind: CallKind) -> Callable[[Exception], bool | float]:
-    """The stamina hook for one kind of call: False, True, or the seconds to wait (Retry-After)."""
-
-    def decide(exc: Exception) -> bool | float:
-        if kind == "upload":
-            retry = isinstance(exc, ConnectError)
-        elif kind == "generate":
-            retry = isinstance(exc, TransportError)
-        else:
-            retry = isinstance(exc, TransportError) or (isinstance(exc, ApiError) and exc.retry_reads)
-        if not retry:
-            return False
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return min(float(retry_after), MAX_RETRY_AFTER)
-        return True
-
-    return decide
-
-
-class UploadSource(Protocol):
-    """An opened local file to upload (`localfile.LocalFile`): its size when opened, reads by offset,
-    and whether it was written to since."""
-
-    @property
-    def size(self) -> int: ...
-    def read_at(self, offset: int, length: int) -> bytes: ...
-    def changed(self) -> bool: ...
-
-
-FILE_CHANGED = "the file changed while uploading; try again when it is complete (the upload was broken off)."
 
 
 class PixVerseClient:
@@ -259,44 +192,14 @@ class PixVerseClient:
         the file changed since it was opened (size or modification time), or ends early, the request
         is broken off before its end, so PixVerse stores nothing, and an InputError says so.
         """
-        size = source.size
-        boundary = uuid.uuid4().hex
-        filename = "".join(
-            c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in file_name
-        )
-        head = (
-            f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
-
-        async def body() -> AsyncIterator[bytes]:
-            yield head
-            sent = 0
-            while sent < size:
-                chunk = await anyio.to_thread.run_sync(source.read_at, sent, min(CHUNK_BYTES, size - sent))
-                if not chunk:
-                    raise InputError(FILE_CHANGED, argument="path")
-                sent += len(chunk)
-                if on_progress is not None:
-                    await on_progress(sent, size)
-                yield chunk
-            # The last check before the body is complete: a changed file never becomes a media.
-            if await anyio.to_thread.run_sync(source.changed):
-                raise InputError(FILE_CHANGED, argument="path")
-            yield tail
-
+        form = FileForm(source, file_name=file_name, content_type=content_type, on_progress=on_progress)
         return await self._call(
             "upload",
             "POST",
             "media/upload",
             model=UploadedMedia,
-            content_factory=body,
-            headers={
-                "Content-Type": f"multipart/form-data; boundary={boundary}",
-                "Content-Length": str(len(head) + size + len(tail)),
-            },
+            content_factory=form.body,
+            headers=form.headers,
             timeout=self._slow_upload,
         )
 
@@ -400,7 +303,7 @@ class PixVerseClient:
         started = time.monotonic()
         try:
             async for attempt in stamina.retry_context(
-                on=_should_retry(kind),
+                on=should_retry(kind),
                 attempts=policy.attempts,
                 timeout=policy.timeout,
                 wait_initial=policy.wait_initial,
@@ -469,26 +372,44 @@ class PixVerseClient:
         url = f"{self._api_root}/{path}"
         try:
             response = await self._http.request(method, url, headers=all_headers, **request)
-        except (httpx2.ConnectError, httpx2.ConnectTimeout):
-            raise ConnectError(
-                f"Could not connect to PixVerse at {self._settings.base_url}. Check the network "
-                "(and PIXVERSE_BASE_URL), then try again.",
-                trace_id=trace_id,
-            ) from None
-        except httpx2.TimeoutException:
-            raise TimeoutError_(
-                "PixVerse did not answer in time. Try again in a minute.", trace_id=trace_id
-            ) from None
-        except (httpx2.RequestError, httpx2.InvalidURL) as exc:
-            # Broken connections, and replies that cannot be decoded (a bad gzip body, redirect loops).
-            raise TransportError(
-                f"The connection to PixVerse broke before its reply arrived ({type(exc).__name__}). "
-                "Try again in a minute.",
-                trace_id=trace_id,
-            ) from None
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+            # The model gets a clean sentence; the log keeps the cause (TLS, DNS, refused, reset...).
+            # Only the exception's own text: the request's headers (the key) are never printed.
+            log.warning("PixVerse %s %s failed: %s", method, path, _causes(exc))
+            raise _transport_error(exc, self._settings.base_url, trace_id) from exc
         return parse_envelope(
             response.content,
             http_status=response.status_code,
             trace_id=trace_id,
-            retry_after=_retry_after(response),
+            retry_after=retry_after_seconds(response),
         )
+
+
+def _transport_error(
+    exc: httpx2.HTTPError | httpx2.InvalidURL, base_url: str, trace_id: str
+) -> TransportError:
+    """The error the model reads for an HTTP failure: what happened and what to do, no internals."""
+    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout):
+        return ConnectError(
+            f"Could not connect to PixVerse at {base_url}. Check the network (and PIXVERSE_BASE_URL), "
+            "then try again.",
+            trace_id=trace_id,
+        )
+    if isinstance(exc, httpx2.TimeoutException):
+        return TimeoutError_("PixVerse did not answer in time. Try again in a minute.", trace_id=trace_id)
+    # Broken connections, and replies that cannot be decoded (a bad gzip body, redirect loops).
+    return TransportError(
+        f"The connection to PixVerse broke before its reply arrived ({type(exc).__name__}). "
+        "Try again in a minute.",
+        trace_id=trace_id,
+    )
+
+
+def _causes(exc: BaseException, depth: int = 4) -> str:
+    """An exception and what caused it ("ConnectError: ... <- OSError: [Errno 111] ..."), for the log."""
+    parts = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < depth:
+        parts.append(f"{type(seen).__name__}: {seen}"[:300])
+        seen = seen.__cause__ or seen.__context__
+    return " <- ".join(parts)

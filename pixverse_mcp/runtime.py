@@ -17,10 +17,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import SecretStr
 
 from pixverse_mcp.catalog import CatalogCache
-from pixverse_mcp.client import CallKind, PixVerseClient, RetryPolicy
+from pixverse_mcp.client import PixVerseClient
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import NotFoundError, PixVerseError
 from pixverse_mcp.journal import Journal, create_journal, default_journal_path, journal_for
+from pixverse_mcp.retrying import CallKind, RetryPolicy
 from pixverse_mcp.wire import JobState
 
 log = logging.getLogger(__name__)

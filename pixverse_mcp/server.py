@@ -25,11 +25,11 @@ from pydantic import Field
 
 from pixverse_mcp import __version__, arguments, jobs, logs
 from pixverse_mcp.apps import ViewerApps
-from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import InputError, NotFoundError, PixVerseError
 from pixverse_mcp.icon import server_icons
 from pixverse_mcp.identity import PROJECT_URL
+from pixverse_mcp.retrying import CallKind, RetryPolicy
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.tooling import PixVerseServer, clean_doc
 from pixverse_mcp.tools import account, catalog, restyling, upload

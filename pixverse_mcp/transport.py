@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pixverse_mcp import __version__
-from pixverse_mcp.client import CallKind, RetryPolicy
 from pixverse_mcp.config import Settings
 from pixverse_mcp.http_auth import RequireBearer, StaticTokenVerifier
+from pixverse_mcp.retrying import CallKind, RetryPolicy
 from pixverse_mcp.server import create_server
 
 log = logging.getLogger(__name__)

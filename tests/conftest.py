@@ -16,8 +16,8 @@ from mcp.types import CallToolResult
 from pg import PostgresCluster
 from pydantic import SecretStr
 
-from pixverse_mcp.client import RetryPolicy
 from pixverse_mcp.config import Settings
+from pixverse_mcp.retrying import RetryPolicy
 from pixverse_mcp.samples import make_clip
 from pixverse_mcp.sandbox import SandboxConfig, SandboxServer
 from pixverse_mcp.server import create_server

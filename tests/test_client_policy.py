@@ -16,9 +16,11 @@ import pytest
 from conftest import FAST_POLICIES, SECRET_KEY
 from pydantic import SecretStr
 
-from pixverse_mcp.client import MAX_RETRY_AFTER, PixVerseClient, RetryPolicy, _should_retry
+from pixverse_mcp.client import PixVerseClient
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import BusyError, ConnectError, TransportError, UncertainOutcomeError
+from pixverse_mcp.retrying import MAX_RETRY_AFTER, RetryPolicy
+from pixverse_mcp.retrying import should_retry as _should_retry
 
 pytestmark = pytest.mark.anyio
 

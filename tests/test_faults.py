@@ -17,9 +17,9 @@ import pytest
 from conftest import FAST_POLICIES, call_ok, result_text
 from mcp import Client
 
-from pixverse_mcp.client import _should_retry
 from pixverse_mcp.config import Settings, Timeouts
 from pixverse_mcp.errors import BadResponseError, BusyError, ConnectError, InvalidRequestError
+from pixverse_mcp.retrying import should_retry as _should_retry
 from pixverse_mcp.sandbox import SandboxServer
 from pixverse_mcp.server import create_server
 

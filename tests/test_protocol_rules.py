@@ -264,3 +264,23 @@ def test_the_cli_refuses_a_bad_key_without_showing_it(
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "PIXVERSE_API_KEY" in err and SECRET_KEY not in err
+
+
+async def test_a_failed_connection_is_a_clean_sentence_for_the_model_and_a_cause_in_the_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    nowhere = settings.with_changes(base_url=f"http://127.0.0.1:{port}")
+    async with Client(create_server(nowhere, policies=FAST_POLICIES)) as client:
+        text = await call_error(client, "get_balance")
+    assert "Could not connect to PixVerse" in text and "Errno" not in text
+    causes = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and "ConnectError" in r.getMessage()
+    ]
+    assert causes and any("refused" in cause.lower() or "errno" in cause.lower() for cause in causes), causes
