@@ -9,7 +9,6 @@ install to an assistant instead of serving.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,10 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in {"-h", "--help", "--version"}):
         args_list.insert(0, "serve")
     args = parser.parse_args(args_list)
-    level = (args.log_level if args.command == "serve" else None) or os.environ.get(
-        "PIXVERSE_LOG_LEVEL", "INFO"
-    )
-    logs.configure(level)
+    if args.command != "serve":
+        # The sandbox and the demo are tools of their own; the server's level is in its Settings.
+        logs.configure(getattr(args, "log_level", None) or "INFO")
     if args.command == "sandbox":
         from pixverse_mcp.sandbox import SandboxConfig, serve_forever
 
@@ -136,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValidationError, ValueError) as exc:
         print(f"pixverse-mcp: invalid setting: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_level)
     from pixverse_mcp.transport import run
 
     return run(

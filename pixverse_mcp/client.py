@@ -407,7 +407,7 @@ def _transport_error(
 
 def _causes(exc: BaseException, depth: int = 4) -> str:
     """An exception and what caused it ("ConnectError: ... <- OSError: [Errno 111] ..."), for the log."""
-    parts = []
+    parts: list[str] = []
     seen: BaseException | None = exc
     while seen is not None and len(parts) < depth:
         parts.append(f"{type(seen).__name__}: {seen}"[:300])

@@ -73,6 +73,9 @@ class Settings(BaseModel):
 
     api_key: SecretStr | None = None
     mcp_token: SecretStr | None = Field(None, description="bearer token HTTP clients must send")
+    mcp_allowed_hosts: tuple[str, ...] = Field(
+        (), description='extra Host names HTTP transports accept ("*" turns the Host check off)'
+    )
     base_url: str = DEFAULT_BASE_URL
     sandbox: bool = False
     output_dir: Path = Field(default_factory=_default_output_dir)
@@ -90,7 +93,7 @@ class Settings(BaseModel):
     catalog_ttl_seconds: float = Field(300.0, ge=0)
     poll_max_interval: float = Field(1.5, gt=0, description="longest pause between two status checks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     journal_enabled: bool = Field(True, description="PIXVERSE_JOURNAL=off turns the job journal off")
     journal_url: SecretStr | None = Field(
         None, description="postgresql://... for a shared journal, sqlite:///path for another file"
@@ -183,6 +186,8 @@ class Settings(BaseModel):
             values["log_level"] = level.upper()
         if token := env.get("PIXVERSE_MCP_TOKEN", "").strip():
             values["mcp_token"] = SecretStr(token)
+        if hosts := env.get("PIXVERSE_MCP_ALLOWED_HOSTS", "").strip():
+            values["mcp_allowed_hosts"] = tuple(h.strip() for h in hosts.split(",") if h.strip())
         if journal := env.get("PIXVERSE_JOURNAL", "").strip():
             values["journal_enabled"] = _switch("PIXVERSE_JOURNAL", journal)
         if journal_url := env.get("PIXVERSE_JOURNAL_URL", "").strip():

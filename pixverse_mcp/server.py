@@ -83,7 +83,7 @@ def create_server(
         icons=server_icons(),
         version=__version__,
         lifespan=lifespan,
-        log_level=settings.log_level,  # type: ignore[arg-type]
+        log_level=settings.log_level,
         extensions=[viewer],
         middleware=[viewer.list_for_client],
     )

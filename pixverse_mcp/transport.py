@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -77,11 +77,10 @@ def bind_refusal(host: str, *, authenticated: bool, allow_unauthenticated: bool)
     )
 
 
-def transport_security(host: str, environ: Mapping[str, str] | None = None) -> TransportSecuritySettings:
+def transport_security(host: str, allowed_hosts: Sequence[str] = ()) -> TransportSecuritySettings:
     """DNS-rebinding protection: accept Host (and Origin) only for loopback, the bound host and
-    the names in PIXVERSE_MCP_ALLOWED_HOSTS (comma-separated; "*" turns the check off)."""
-    env = os.environ if environ is None else environ
-    extra = [h.strip() for h in env.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()]
+    `allowed_hosts` (PIXVERSE_MCP_ALLOWED_HOSTS, comma-separated; "*" turns the check off)."""
+    extra = list(allowed_hosts)
     if "*" in extra:
         log.warning("%s contains '*': Host and Origin headers are not checked", ALLOWED_HOSTS_ENV)
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -121,7 +120,6 @@ def build_http_app(
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
     policies: dict[CallKind, RetryPolicy] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> Starlette:
     """The ASGI app for an HTTP transport: MCP at /mcp (or /sse + /messages/), plus GET /healthz.
 
@@ -134,7 +132,6 @@ def build_http_app(
         auth: optional OAuth resource-server settings (required scopes, resource URL for
             RFC 9728 discovery metadata); only used with a token verifier.
         policies: retry policies for the PixVerse client (tests use fast ones).
-        environ: where PIXVERSE_MCP_ALLOWED_HOSTS is read (default: the process environment).
     """
     if stateless and transport != "streamable-http":
         raise ValueError("stateless mode exists only for the streamable-http transport")
@@ -147,7 +144,7 @@ def build_http_app(
         return JSONResponse({"status": "ok", "version": __version__, "backend": backend})
 
     verifier = _verifier_for(settings, token_verifier)
-    security = transport_security(host, environ)
+    security = transport_security(host, settings.mcp_allowed_hosts)
     if transport == "streamable-http":
         # json_response=False: replies stream as SSE, which is what carries progress notifications.
         app = server.streamable_http_app(
@@ -233,7 +230,7 @@ def run(
             "--sandbox with --stateless: this process has its own sandbox, so replicas will not see each "
             "other's jobs; run `pixverse-mcp sandbox` once and point PIXVERSE_BASE_URL at it instead"
         )
-    if host in ("0.0.0.0", "::") and not os.environ.get(ALLOWED_HOSTS_ENV):
+    if host in ("0.0.0.0", "::") and not settings.mcp_allowed_hosts:
         log.warning(
             "bound to %s: requests are accepted only with a loopback Host header; set %s to the "
             "host name clients use (e.g. mcp.example.com)",

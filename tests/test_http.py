@@ -293,7 +293,7 @@ async def test_a_token_verifier_plugs_in_for_oauth(settings: Settings) -> None:
 
 
 async def test_foreign_host_or_origin_is_rejected(token_settings: Settings) -> None:
-    app = _http_app(token_settings, environ={"PIXVERSE_MCP_ALLOWED_HOSTS": "mcp.example.com"})
+    app = _http_app(token_settings.with_changes(mcp_allowed_hosts=("mcp.example.com",)))
     with serving(app) as root:
         good = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
         async with httpx2.AsyncClient(timeout=10) as http:
@@ -311,18 +311,19 @@ async def test_foreign_host_or_origin_is_rejected(token_settings: Settings) -> N
 
 
 def test_allowed_hosts_are_loopback_the_bound_host_and_the_operators_names() -> None:
-    local = transport_security("127.0.0.1", {})
+    local = transport_security("127.0.0.1")
     assert local.enable_dns_rebinding_protection
     assert "127.0.0.1:*" in local.allowed_hosts and "[::1]:*" in local.allowed_hosts
     assert not any("example" in h for h in local.allowed_hosts)
-    wide = transport_security("0.0.0.0", {"PIXVERSE_MCP_ALLOWED_HOSTS": "a.example.com, b.example.com:8443"})
+    from_env = Settings.from_env({"PIXVERSE_MCP_ALLOWED_HOSTS": "a.example.com, b.example.com:8443"})
+    wide = transport_security("0.0.0.0", from_env.mcp_allowed_hosts)
     assert "0.0.0.0" not in wide.allowed_hosts
     assert {"a.example.com", "a.example.com:*", "b.example.com:8443"} <= set(wide.allowed_hosts)
     assert "b.example.com:*" not in wide.allowed_hosts
     assert "https://a.example.com" in wide.allowed_origins
-    assert "10.0.0.5:*" in transport_security("10.0.0.5", {}).allowed_hosts
-    assert "[fd00::5]:*" in transport_security("fd00::5", {}).allowed_hosts
-    off = transport_security("0.0.0.0", {"PIXVERSE_MCP_ALLOWED_HOSTS": "*"})
+    assert "10.0.0.5:*" in transport_security("10.0.0.5").allowed_hosts
+    assert "[fd00::5]:*" in transport_security("fd00::5").allowed_hosts
+    off = transport_security("0.0.0.0", ("*",))
     assert not off.enable_dns_rebinding_protection
 
 
