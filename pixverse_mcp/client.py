@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -88,7 +89,12 @@ class PixVerseClient:
     ) -> None:
         self._settings = settings
         self._api_root = f"{settings.base_url}/openapi/v2"
-        self._policies = {**DEFAULT_POLICIES, **(policies or {})}
+        waits = settings.retry_waits
+        timed = {
+            kind: replace(policy, wait_initial=waits.initial, wait_max=waits.max, wait_jitter=waits.jitter)
+            for kind, policy in DEFAULT_POLICIES.items()
+        }
+        self._policies = {**timed, **(policies or {})}
         timeouts = settings.timeouts
         self._quick = httpx2.Timeout(timeouts.read, connect=timeouts.connect)
         self._slow_upload = httpx2.Timeout(timeouts.upload, connect=timeouts.connect)

@@ -66,6 +66,16 @@ class Timeouts(BaseModel):
     )
 
 
+class RetryWaits(BaseModel):
+    """The pauses between attempts of a retried call: exponential from `initial` to `max`, plus jitter."""
+
+    model_config = ConfigDict(frozen=True)
+
+    initial: float = Field(0.3, ge=0)
+    max: float = Field(4.0, ge=0)
+    jitter: float = Field(0.5, ge=0)
+
+
 class Settings(BaseModel):
     """Everything the server needs to know, read once at startup."""
 
@@ -93,6 +103,7 @@ class Settings(BaseModel):
     catalog_ttl_seconds: float = Field(300.0, ge=0)
     poll_max_interval: float = Field(1.5, gt=0, description="longest pause between two status checks")
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    retry_waits: RetryWaits = Field(default_factory=RetryWaits)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     journal_enabled: bool = Field(True, description="PIXVERSE_JOURNAL=off turns the job journal off")
     journal_url: SecretStr | None = Field(

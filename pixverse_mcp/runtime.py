@@ -21,7 +21,6 @@ from pixverse_mcp.client import PixVerseClient
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import NotFoundError, PixVerseError
 from pixverse_mcp.journal import Journal, create_journal, default_journal_path, journal_for
-from pixverse_mcp.retrying import CallKind, RetryPolicy
 from pixverse_mcp.wire import JobState
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,6 @@ class Runtime:
     """What the lifespan opens once and every tool shares."""
 
     settings: Settings
-    policies: dict[CallKind, RetryPolicy] | None = None
     client_roots: bool = True
     client: PixVerseClient | None = None
     catalog: CatalogCache | None = None
@@ -98,7 +96,7 @@ class Runtime:
             stack.push_async_callback(journal.close)
             await journal.open()
             log.info("job journal: %s", journal.location)
-            client = PixVerseClient(settings, policies=self.policies)
+            client = PixVerseClient(settings)
             stack.push_async_callback(client.aclose)
             self.ledger = journal
             self.client = client

@@ -29,7 +29,6 @@ from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import InputError, NotFoundError, PixVerseError
 from pixverse_mcp.icon import server_icons
 from pixverse_mcp.identity import PROJECT_URL
-from pixverse_mcp.retrying import CallKind, RetryPolicy
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.tooling import PixVerseServer, clean_doc
 from pixverse_mcp.tools import account, catalog, restyling, upload
@@ -49,19 +48,17 @@ def _instructions(settings: Settings) -> str:
 def create_server(
     settings: Settings,
     *,
-    policies: dict[CallKind, RetryPolicy] | None = None,
     client_roots: bool = True,
 ) -> PixVerseServer:
     """Build the MCP server for these settings.
 
     Args:
         settings: the configuration.
-        policies: retry policies per kind of call, replacing the defaults (tests make them quick).
         client_roots: honour the folders an MCP client offers as roots. Only for a client on the
             same machine (stdio): over HTTP a client's roots would open the server's own disk.
     """
     logs.quiet_libraries()
-    runtime = Runtime(settings=settings, policies=policies, client_roots=client_roots)
+    runtime = Runtime(settings=settings, client_roots=client_roots)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[Runtime]:

@@ -33,7 +33,6 @@ from starlette.routing import Route
 from pixverse_mcp import __version__
 from pixverse_mcp.config import Settings
 from pixverse_mcp.http_auth import RequireBearer, StaticTokenVerifier
-from pixverse_mcp.retrying import CallKind, RetryPolicy
 from pixverse_mcp.server import create_server
 
 log = logging.getLogger(__name__)
@@ -119,7 +118,6 @@ def build_http_app(
     host: str = "127.0.0.1",
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
-    policies: dict[CallKind, RetryPolicy] | None = None,
 ) -> Starlette:
     """The ASGI app for an HTTP transport: MCP at /mcp (or /sse + /messages/), plus GET /healthz.
 
@@ -131,11 +129,10 @@ def build_http_app(
         token_verifier: an OAuth-style verifier; replaces the shared token when given.
         auth: optional OAuth resource-server settings (required scopes, resource URL for
             RFC 9728 discovery metadata); only used with a token verifier.
-        policies: retry policies for the PixVerse client (tests use fast ones).
     """
     if stateless and transport != "streamable-http":
         raise ValueError("stateless mode exists only for the streamable-http transport")
-    server = create_server(settings, policies=policies, client_roots=False)
+    server = create_server(settings, client_roots=False)
     backend = "sandbox" if settings.sandbox else "pixverse"
 
     async def healthz(_: Request) -> Response:

@@ -16,7 +16,7 @@ from mcp.types import CallToolResult
 from pg import PostgresCluster
 from pydantic import SecretStr
 
-from pixverse_mcp.config import Settings
+from pixverse_mcp.config import RetryWaits, Settings
 from pixverse_mcp.retrying import RetryPolicy
 from pixverse_mcp.samples import make_clip
 from pixverse_mcp.sandbox import SandboxConfig, SandboxServer
@@ -36,6 +36,9 @@ SECRET_KEY = "sk-pixverse-SECRET-9f8e7d6c5b4a"
 SANDBOX_CONFIG = SandboxConfig(api_key=SECRET_KEY, job_seconds=0.3, max_concurrent_jobs=3)
 
 # The production policy, minus the waiting between attempts.
+# The production retry waits, minus the waiting: set on every test server's Settings.
+FAST_WAITS = RetryWaits(initial=0.01, max=0.05, jitter=0.01)
+# For the narrow client tests that build a PixVerseClient with explicit policies.
 FAST_POLICIES = {
     "read": RetryPolicy(attempts=4, timeout=10, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01),
     "generate": RetryPolicy(attempts=3, timeout=10, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01),
@@ -110,6 +113,7 @@ def settings(sandbox: SandboxServer, tmp_path: Path, videos: Path) -> Settings:
         allowed_dirs=(videos,),
         default_wait_seconds=10,
         max_wait_seconds=15,
+        retry_waits=FAST_WAITS,
     )
 
 
@@ -121,7 +125,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def client(settings: Settings, mode: str) -> AsyncIterator[Client]:
-    async with Client(create_server(settings, policies=FAST_POLICIES), mode=mode) as connected:
+    async with Client(create_server(settings), mode=mode) as connected:
         yield connected
 
 

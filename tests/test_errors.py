@@ -73,14 +73,14 @@ def test_every_status_code_is_mapped() -> None:
 
 
 async def test_wrong_key_is_400012(settings: Settings, sandbox: SandboxServer) -> None:
-    server = create_server(settings.with_changes(api_key=SecretStr("sk-wrong")), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(api_key=SecretStr("sk-wrong")))
     async with Client(server) as client:
         text = await call_error(client, "list_restyles")
     assert "400012" in text and "PIXVERSE_API_KEY" in text and "--sandbox" in text and TRACE.search(text)
 
 
 async def test_missing_key_says_how_to_set_it(settings: Settings, sandbox: SandboxServer) -> None:
-    server = create_server(settings.with_changes(api_key=None), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(api_key=None))
     async with Client(server) as client:
         for tool, args in [
             ("list_restyles", {}),
@@ -204,7 +204,7 @@ async def test_client_side_job_limit_queues_instead_of_500044(
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
     sandbox.state.config = sandbox.state.config.model_copy(update={"job_seconds": 1.0})
-    server = create_server(settings.with_changes(max_concurrent_jobs=1), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(max_concurrent_jobs=1))
     progress = ProgressLog()
     messages = progress.messages
 
@@ -278,7 +278,7 @@ async def test_a_vanished_job_frees_its_client_side_slot(
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
     sandbox.state.config = sandbox.state.config.model_copy(update={"job_seconds": 60})
-    server = create_server(settings.with_changes(max_concurrent_jobs=1), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(max_concurrent_jobs=1))
     async with Client(server) as client:
         first = await call_ok(
             client,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_POLICIES, call_ok, result_text
+from conftest import call_ok, result_text
 from mcp import Client
 
 from pixverse_mcp.config import Settings, Timeouts
@@ -83,9 +83,7 @@ CASES = [
 @pytest.fixture
 async def fault_client(settings: Settings, sandbox: SandboxServer) -> AsyncIterator[Client]:
     quick = Timeouts(connect=1.0, read=1.0, upload=1.0, download=5.0)
-    server = create_server(
-        settings.with_changes(timeouts=quick, catalog_ttl_seconds=0), policies=FAST_POLICIES
-    )
+    server = create_server(settings.with_changes(timeouts=quick, catalog_ttl_seconds=0))
     async with Client(server) as client:
         yield client
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FAST_POLICIES, ProgressLog, call_error, call_ok
+from conftest import ProgressLog, call_error, call_ok
 from mcp import Client
 
 from pixverse_mcp.config import Settings
@@ -29,7 +29,7 @@ def fit_settings(settings: Settings, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def fit_client(fit_settings: Settings) -> Client:  # type: ignore[misc]
-    async with Client(create_server(fit_settings, policies=FAST_POLICIES)) as connected:
+    async with Client(create_server(fit_settings)) as connected:
         yield connected
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FAST_POLICIES, call_error, call_ok
+from conftest import call_error, call_ok
 from mcp import Client
 
 from pixverse_mcp.config import Settings
@@ -133,7 +133,7 @@ async def test_base_url_path_is_kept(settings: Settings, clip: Path) -> None:
 
     with SandboxServer(SandboxConfig(api_key=SECRET_KEY, job_seconds=0.1, path_prefix="/proxy/pv")) as behind:
         assert behind.base_url.endswith("/proxy/pv")
-        server = create_server(settings.with_changes(base_url=behind.base_url), policies=FAST_POLICIES)
+        server = create_server(settings.with_changes(base_url=behind.base_url))
         async with Client(server) as client:
             assert (await call_ok(client, "list_restyles"))["count"] >= 8
             uploaded = await call_ok(client, "upload_video", {"path": str(clip)})

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio.from_thread
 import pytest
-from conftest import FAST_POLICIES, SECRET_KEY, result_text
+from conftest import SECRET_KEY, result_text
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mcp import Client
@@ -73,7 +73,7 @@ def breaks_exactly_one(tool: str, args: dict[str, Any]) -> bool:
 
 @pytest.fixture
 def portal_client(settings: Settings, sandbox: SandboxServer) -> Iterator[tuple[Any, Client]]:
-    server = create_server(settings.with_changes(max_wait_seconds=0.5), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(max_wait_seconds=0.5))
     with (
         anyio.from_thread.start_blocking_portal("asyncio") as portal,
         portal.wrap_async_context_manager(Client(server)) as client,

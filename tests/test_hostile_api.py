@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import FAST_POLICIES, SECRET_KEY, call_ok
+from conftest import FAST_WAITS, SECRET_KEY, call_ok
 from hostile import VIDEO_ID, HostileApi, drip, endless, gzip_bomb, redirect, reply, video_file
 from mcp import Client
 from mcp.types import CallToolResult, ImageContent
@@ -56,14 +56,14 @@ def hostile_settings(api: HostileApi, out: Path, **changes: Any) -> Settings:
         max_download_mb=1,
         default_wait_seconds=0,
         max_wait_seconds=5,
-        **{"timeouts": Timeouts(connect=2, read=5), **changes},
+        **{"timeouts": Timeouts(connect=2, read=5), "retry_waits": FAST_WAITS, **changes},
     )
 
 
 async def call(settings: Settings, tool: str = "get_status", **args: Any) -> CallToolResult:
     if tool == "get_status":
         args = {"video_id": str(VIDEO_ID), "wait_seconds": 0, **args}
-    async with Client(create_server(settings, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(settings)) as client:
         with anyio.fail_after(CALL_BOUND_SECONDS):
             result = await client.call_tool(tool, args)
     assert not result.is_error, result.content
@@ -243,6 +243,6 @@ async def test_an_error_status_keeps_the_answer(api: HostileApi, out: Path) -> N
 
 
 async def test_the_api_itself_still_works_through_the_same_client(api: HostileApi, out: Path) -> None:
-    async with Client(create_server(hostile_settings(api, out), policies=FAST_POLICIES)) as client:
+    async with Client(create_server(hostile_settings(api, out))) as client:
         balance = await call_ok(client, "get_balance")
     assert balance["total"] == 100

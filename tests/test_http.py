@@ -24,7 +24,7 @@ from typing import Any
 import httpx2
 import pytest
 import uvicorn
-from conftest import FAST_POLICIES, SECRET_KEY, ProgressLog, call_error, call_ok
+from conftest import SECRET_KEY, ProgressLog, call_error, call_ok
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -97,7 +97,7 @@ def serving(app: Starlette, sock: socket.socket | None = None) -> Iterator[str]:
 
 
 def _http_app(settings: Settings, **kw: Any) -> Starlette:
-    return build_http_app(settings, policies=FAST_POLICIES, **kw)
+    return build_http_app(settings, **kw)
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import FAST_POLICIES, call_error, call_ok, upload
+from conftest import call_error, call_ok, upload
 from mcp import Client
 from mcp.types import ElicitRequestParams, ElicitResult, TextResourceContents
 from pydantic import SecretStr
@@ -46,7 +46,7 @@ async def test_a_cancelled_restyle_is_found_by_list_jobs_even_after_a_restart(
     journal_settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
     _configure(sandbox, job_seconds=60)
-    async with Client(create_server(journal_settings, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(journal_settings)) as client:
         media_id = await upload(client, clip)
         started = anyio.Event()
 
@@ -75,7 +75,7 @@ async def test_a_cancelled_restyle_is_found_by_list_jobs_even_after_a_restart(
     )
     # A new server process on the same journal: the job is still there, and get_status updates it.
     _configure(sandbox, job_seconds=0.1)
-    async with Client(create_server(journal_settings, policies=FAST_POLICIES)) as again:
+    async with Client(create_server(journal_settings)) as again:
         found = await call_ok(again, "list_jobs", {"query": "neon"})
         assert [j["video_id"] for j in found["jobs"]] == [video_id]
         done = await call_ok(again, "get_status", {"video_id": video_id, "wait_seconds": 10})
@@ -90,7 +90,7 @@ async def test_a_cancelled_restyle_is_found_by_list_jobs_even_after_a_restart(
 async def test_an_uncertain_generate_is_recovered_without_passing_its_trace_id(
     journal_settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
-    async with Client(create_server(journal_settings, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(journal_settings)) as client:
         media_id = await upload(client, clip)
         # PixVerse makes the job, but every reply to the generate is lost.
         sandbox.state.add_fault(endpoint="generate", kind="drop", when="after", count=3)
@@ -110,7 +110,7 @@ async def test_an_uncertain_generate_is_recovered_without_passing_its_trace_id(
 async def test_dry_run_starts_nothing_and_the_estimate_is_learned(
     journal_settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
-    async with Client(create_server(journal_settings, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(journal_settings)) as client:
         media_id = await upload(client, clip)
         first = await _restyle(client, media_id, dry_run=True)
         assert first["status"] == "dry_run" and first["video_id"] is None and _jobs(sandbox) == 0
@@ -125,7 +125,7 @@ async def test_caps_refuse_before_anything_is_sent(
     journal_settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
     capped = journal_settings.with_changes(max_credits_per_job=20, max_credits_per_day=50)
-    async with Client(create_server(capped, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(capped)) as client:
         media_id = await upload(client, clip)
         first = await _restyle(client, media_id)  # no estimate yet: the first job teaches it
         assert "could not be checked" in (first["note"] or "")
@@ -135,7 +135,7 @@ async def test_caps_refuse_before_anything_is_sent(
         assert "PIXVERSE_MAX_CREDITS_PER_JOB" in text and "about 30 credits" in text and "no credits" in text
     assert _jobs(sandbox) == 1
     day_only = journal_settings.with_changes(max_credits_per_day=50)
-    async with Client(create_server(day_only, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(day_only)) as client:
         text = await call_error(
             client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "sepia"}
         )
@@ -168,9 +168,7 @@ async def test_the_spending_question(
     needle: str | None,
 ) -> None:
     asking = journal_settings.with_changes(confirm_spend="ask")
-    async with Client(
-        create_server(asking, policies=FAST_POLICIES), mode="legacy", elicitation_callback=callback
-    ) as client:
+    async with Client(create_server(asking), mode="legacy", elicitation_callback=callback) as client:
         media_id = await upload(client, clip)
         args = {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
         if started:
@@ -192,9 +190,7 @@ async def test_a_client_that_never_answers_the_question_starts_nothing(
         raise AssertionError("unreachable")
 
     asking = journal_settings.with_changes(confirm_spend="ask", confirm_timeout_seconds=0.5)
-    async with Client(
-        create_server(asking, policies=FAST_POLICIES), mode="legacy", elicitation_callback=silent
-    ) as client:
+    async with Client(create_server(asking), mode="legacy", elicitation_callback=silent) as client:
         media_id = await upload(client, clip)
         text = await call_error(
             client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"}
@@ -209,7 +205,7 @@ async def test_a_broken_journal_never_hides_the_job(
     blocked = tmp_path / "journal-is-a-folder"
     blocked.mkdir()
     broken = settings.with_changes(journal_url=SecretStr(f"sqlite:///{blocked}"))
-    async with Client(create_server(broken, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(broken)) as client:
         media_id = await upload(client, clip)
         first = await _restyle(client, media_id)
         second = await _restyle(client, media_id)
@@ -222,9 +218,7 @@ async def test_a_broken_journal_never_hides_the_job(
 
 
 async def test_the_journal_can_be_turned_off(settings: Settings, clip: Path, sandbox: SandboxServer) -> None:
-    async with Client(
-        create_server(settings.with_changes(journal_enabled=False), policies=FAST_POLICIES)
-    ) as client:
+    async with Client(create_server(settings.with_changes(journal_enabled=False))) as client:
         media_id = await upload(client, clip)
         await _restyle(client, media_id)
         listed = await call_ok(client, "list_jobs", {})

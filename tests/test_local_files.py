@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import FAST_POLICIES, call_error, call_ok, result_text
+from conftest import call_error, call_ok, result_text
 from mcp import Client
 
 from pixverse_mcp.config import Settings
@@ -121,7 +121,7 @@ async def test_a_symlink_swapped_in_after_the_check_never_sends_the_outside_file
         flips = [lambda: _exchange(sub, other)] * 2
 
     answers = []
-    async with Client(create_server(settings, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(settings)) as client:
         with Swapper(flips), anyio.fail_after(60):
             for _ in range(100):
                 answers.append(await client.call_tool("upload_video", {"path": argument}))
@@ -236,7 +236,7 @@ async def test_a_file_that_changes_while_it_uploads_is_refused_and_not_stored(
 ) -> None:
     # The in-process client runs the progress callback inside the upload, between reading the file and
     # the end of the request: the change always lands while the file is being sent.
-    async with Client(create_server(settings, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(settings)) as client:
         result = await client.call_tool("upload_video", {"path": clip.name}, progress_callback=change(clip))
         text = result_text(result)
         assert result.is_error, text
@@ -331,9 +331,7 @@ async def test_the_upload_part_is_typed_by_content_not_by_name(
 ) -> None:
     base_url, uploads = recorder
     clip = make_clip(videos / name, seconds=0.3, width=64, height=64, fps=10, container=container)
-    async with Client(
-        create_server(settings.with_changes(base_url=base_url), policies=FAST_POLICIES)
-    ) as client:
+    async with Client(create_server(settings.with_changes(base_url=base_url))) as client:
         result = await client.call_tool("upload_video", {"path": name})
         assert not result.is_error, result_text(result)
     [upload] = uploads

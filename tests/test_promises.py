@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import stamina.instrumentation
-from conftest import FAST_POLICIES, call_error, call_ok, upload
+from conftest import call_error, call_ok, upload
 from mcp import Client
 from mcp.types import ImageContent
 from stamina.instrumentation import RetryDetails
@@ -40,7 +40,7 @@ RECOVERY = re.compile(r"call restyle_video again with the same arguments and tra
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[Client]:
     """One protocol generation is enough here (conftest's `client` runs both), to keep these quick."""
-    async with Client(create_server(settings, policies=FAST_POLICIES)) as connected:
+    async with Client(create_server(settings)) as connected:
         yield connected
 
 
@@ -81,7 +81,7 @@ async def test_a_started_job_keeps_its_id_when_the_status_check_hangs(
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
     # A 1 s call: the first status check gets what is left of it, and the check hangs for longer.
-    server = create_server(settings.with_changes(max_wait_seconds=1), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(max_wait_seconds=1))
     async with Client(server) as client:
         media_id = await upload(client, clip)
         sandbox.state.add_fault(endpoint="result", kind="hang", count=99, seconds=5)
@@ -211,7 +211,7 @@ async def test_a_generate_cut_short_by_the_calls_time_gives_the_trace_id_to_reco
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
     # PixVerse makes the job, then its reply takes longer than this 1 s call may last.
-    server = create_server(settings.with_changes(max_wait_seconds=1), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(max_wait_seconds=1))
     async with Client(server) as client:
         args = {"video_media_id": await upload(client, clip), "restyle_prompt": "noir", "wait_seconds": 0}
         sandbox.state.add_fault(endpoint="generate", kind="hang", when="after", seconds=5)
@@ -236,7 +236,7 @@ async def test_starting_a_job_may_outlast_a_short_wait(
     monkeypatch.setattr(restyle, "START_SECONDS_MIN", 4.0)
     monkeypatch.setattr(restyle, "REQUEST_SECONDS_MIN", 1.0)
     quick = Timeouts(connect=1.0, read=0.8, upload=5.0, download=5.0)
-    server = create_server(settings.with_changes(timeouts=quick), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(timeouts=quick))
     async with Client(server) as client:
         media_id = await upload(client, clip)
         # The first two attempts get no reply in time; the third one starts the job.
@@ -257,7 +257,7 @@ def _nothing_listening() -> str:
 
 
 async def test_a_generate_that_could_not_connect_made_no_job(settings: Settings, clip: Path) -> None:
-    server = create_server(settings.with_changes(base_url=_nothing_listening()), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(base_url=_nothing_listening()))
     async with Client(server) as client:
         text = await call_error(client, "restyle_video", {"video_media_id": 12345, "restyle_prompt": "noir"})
         assert "Could not connect to PixVerse" in text

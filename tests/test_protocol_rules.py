@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_POLICIES, SECRET_KEY, ProgressLog, call_error, call_ok, upload
+from conftest import SECRET_KEY, ProgressLog, call_error, call_ok, upload
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
@@ -42,7 +42,7 @@ async def test_a_job_that_outlasts_the_default_wait_answers_generating(
     # The default wait (10 s here) runs out while the job still generates: the answer is "generating"
     # with when to check again, never "unknown" or "did not answer in time".
     _configure(sandbox, job_seconds=120)
-    async with Client(create_server(settings, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(settings)) as client:
         media_id = await upload(client, clip)
         started = await call_ok(
             client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"}
@@ -130,7 +130,7 @@ async def test_queued_statuses_keep_the_wait_going(
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
     _configure(sandbox, queued_statuses=True, job_seconds=1.2)
-    async with Client(create_server(settings, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(settings)) as client:
         media_id = await upload(client, clip)
         queued = await call_ok(
             client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
@@ -275,7 +275,7 @@ async def test_a_failed_connection_is_a_clean_sentence_for_the_model_and_a_cause
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     nowhere = settings.with_changes(base_url=f"http://127.0.0.1:{port}")
-    async with Client(create_server(nowhere, policies=FAST_POLICIES)) as client:
+    async with Client(create_server(nowhere)) as client:
         text = await call_error(client, "get_balance")
     assert "Could not connect to PixVerse" in text and "Errno" not in text
     causes = [

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import FAST_POLICIES
 from pydantic import SecretStr
 from test_http import INITIALIZE, MCP_HEADERS, TOKEN, serving
 
@@ -56,7 +55,7 @@ def _authorization(client: str) -> str:
 async def test_each_printed_remote_config_sends_the_accepted_header(client: str, settings: Settings) -> None:
     value = _authorization(client)
     assert value == f"Bearer {TOKEN}"
-    app = build_http_app(settings.with_changes(mcp_token=SecretStr(TOKEN)), policies=FAST_POLICIES)
+    app = build_http_app(settings.with_changes(mcp_token=SecretStr(TOKEN)))
     with serving(app) as root:
         async with httpx2.AsyncClient(timeout=10) as http:
             accepted = await http.post(

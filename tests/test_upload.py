@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FAST_POLICIES, ProgressLog, call_error, call_ok
+from conftest import ProgressLog, call_error, call_ok
 from mcp import Client
 from mcp.types import ListRootsResult, Root
 from pydantic import FileUrl
@@ -117,7 +117,7 @@ async def test_client_roots_widen_the_allowed_folders(settings: Settings, tmp_pa
     async def roots(context: object) -> ListRootsResult:
         return ListRootsResult(roots=[Root(uri=FileUrl(offered.as_uri()), name="offered")])
 
-    server = create_server(settings, policies=FAST_POLICIES)
+    server = create_server(settings)
     async with Client(server, mode="legacy", list_roots_callback=roots) as client:
         assert (await call_ok(client, "upload_video", {"path": str(clip)}))["file_name"] == "from-root.mp4"
     async with Client(server, mode="legacy") as client:
@@ -135,6 +135,6 @@ async def test_client_roots_are_ignored_where_the_client_is_remote(
         return ListRootsResult(roots=[Root(uri=FileUrl("file:///"), name="everything")])
 
     # What the HTTP transports build: a remote client's roots would open the server's own disk.
-    server = create_server(settings, policies=FAST_POLICIES, client_roots=False)
+    server = create_server(settings, client_roots=False)
     async with Client(server, mode="legacy", list_roots_callback=roots) as client:
         assert "outside the folders" in await call_error(client, "upload_video", {"path": str(clip)})

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import httpx2
 import pytest
-from conftest import FAST_POLICIES, SECRET_KEY, call_error, call_ok, upload
+from conftest import FAST_WAITS, SECRET_KEY, call_error, call_ok, upload
 from mcp import Client
 from mcp.client import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
@@ -40,9 +40,7 @@ MAX_VIEW_BYTES = 80 * 1024
 
 @pytest.fixture
 async def apps_client(settings: Settings, mode: str) -> AsyncIterator[Client]:
-    async with Client(
-        create_server(settings, policies=FAST_POLICIES), mode=mode, extensions=APPS
-    ) as connected:
+    async with Client(create_server(settings), mode=mode, extensions=APPS) as connected:
         yield connected
 
 
@@ -120,7 +118,7 @@ async def test_the_view_resource_is_html_for_apps_with_its_csp_and_border(client
 async def test_answers_are_the_same_for_clients_with_and_without_apps(
     settings: Settings, clip: Path, mode: str
 ) -> None:
-    server = create_server(settings, policies=FAST_POLICIES)
+    server = create_server(settings)
     async with Client(server, mode=mode) as plain, Client(server, mode=mode, extensions=APPS) as apps:
         for tool, args in (
             ("list_restyles", {}),
@@ -273,8 +271,10 @@ def hostile_pixverse() -> Iterator[str]:
 async def test_viewer_media_bounds_what_a_hostile_media_host_sends(
     hostile_pixverse: str, tmp_path: Path
 ) -> None:
-    settings = Settings(api_key=SecretStr(SECRET_KEY), base_url=hostile_pixverse, output_dir=tmp_path)
-    async with Client(create_server(settings, policies=FAST_POLICIES), extensions=APPS) as client:
+    settings = Settings(
+        api_key=SecretStr(SECRET_KEY), base_url=hostile_pixverse, output_dir=tmp_path, retry_waits=FAST_WAITS
+    )
+    async with Client(create_server(settings), extensions=APPS) as client:
 
         async def media_error(video_id: int) -> str:
             return await call_error(client, "viewer_media", {"kind": "result", "id": video_id})

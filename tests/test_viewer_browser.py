@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from conftest import FAST_POLICIES
 from mcp import Client
 from mcp.client import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
@@ -128,7 +127,7 @@ class Viewer:
 @pytest.fixture
 def viewer(browser: Browser, settings: Settings, sandbox: SandboxServer) -> Iterator[Viewer]:
     with start_blocking_portal() as portal:
-        client = Client(create_server(settings, policies=FAST_POLICIES), extensions=APPS)
+        client = Client(create_server(settings), extensions=APPS)
         with portal.wrap_async_context_manager(client) as connected:
             page = browser.new_page(viewport={"width": 820, "height": 900})
             try:

@@ -11,7 +11,7 @@ import anyio
 import av
 import httpx2
 import pytest
-from conftest import FAST_POLICIES, ProgressLog, call_ok, upload
+from conftest import ProgressLog, call_ok, upload
 from mcp import Client
 from mcp.types import ImageContent, ResourceLink, TextResourceContents
 
@@ -96,7 +96,7 @@ async def test_wait_is_capped_by_the_server_maximum(
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
     _slow_jobs(sandbox, 20)
-    server = create_server(settings.with_changes(max_wait_seconds=1), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(max_wait_seconds=1))
     async with Client(server) as client:
         media_id = await upload(client, clip)
         started = await call_ok(
@@ -200,7 +200,7 @@ async def test_download_writes_the_exact_bytes_and_never_overwrites(
 async def test_auto_download_saves_unless_the_call_says_no(
     settings: Settings, clip: Path, tmp_path: Path
 ) -> None:
-    server = create_server(settings.with_changes(auto_download=True), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(auto_download=True))
     async with Client(server) as client:
         media_id = await upload(client, clip)
         done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
@@ -304,7 +304,7 @@ async def test_downloads_stay_in_the_output_folder_whatever_the_style_says(
     from pixverse_mcp.jobs import save_video
     from pixverse_mcp.wire import VideoResult
 
-    server = create_server(settings, policies=FAST_POLICIES)
+    server = create_server(settings)
     async with Client(server) as client:
         media_id = await upload(client, clip)
         done = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir"})
