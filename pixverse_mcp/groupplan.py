@@ -91,11 +91,11 @@ def refusal(problems: dict[int, str], total: int) -> InputError:
     )
 
 
-def parse_items(value: object) -> list[ItemRequest]:
-    """Every item checked; the whole call refused at once when any item is wrong.
+def parse_items(value: object) -> tuple[list[ItemRequest], dict[int, str]]:
+    """The items that pass their own checks, and the problem of each one that does not (by index).
 
     Raises:
-        InputError: not a list, empty, over MAX_ITEMS, or items that break a rule (each named).
+        InputError: not a list, empty, or over MAX_ITEMS.
     """
     if not isinstance(value, list):
         raise InputError(
@@ -131,9 +131,7 @@ def parse_items(value: object) -> list[ItemRequest]:
                 "leave it out"
             )
         seen.setdefault(key, item.index)
-    if problems:
-        raise refusal(problems, len(value))
-    return parsed
+    return [item for item in parsed if item.index not in problems], problems
 
 
 def _item(index: int, item: object) -> ItemRequest:

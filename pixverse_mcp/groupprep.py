@@ -81,13 +81,24 @@ class _Measured:
     too_long: bool
 
 
-async def check_items(runtime: Runtime, requests: list[ItemRequest], roots: Sequence[Path]) -> list[Prepared]:
+async def check_items(
+    runtime: Runtime,
+    requests: list[ItemRequest],
+    roots: Sequence[Path],
+    *,
+    problems: dict[int, str],
+    total: int,
+) -> list[Prepared]:
     """Check and measure every item; nothing is uploaded or started.
+
+    Args:
+        requests: The items that passed their own checks.
+        problems: Those that did not (by index); this adds what it finds.
+        total: How many items the call gave.
 
     Raises:
         InputError: naming each refused item, or the group is over MAX_JOBS jobs.
     """
-    problems: dict[int, str] = {}
     names = await _style_names(runtime, requests, problems)
     measured: dict[tuple[str, bool], _Measured | InputError] = {}
     prepared: list[Prepared] = []
@@ -128,7 +139,7 @@ async def check_items(runtime: Runtime, requests: list[ItemRequest], roots: Sequ
             ready.file_key, ready.segments, ready.local_path = found.key, found.segments, found.path
         prepared.append(ready)
     if problems:
-        raise refusal(problems, len(requests))
+        raise refusal(problems, total)
     jobs = sum(len(p.spans()) for p in prepared)
     if jobs > MAX_JOBS:
         raise InputError(

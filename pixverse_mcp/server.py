@@ -30,7 +30,7 @@ from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import InputError, NotFoundError, PixVerseError
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.tooling import PixVerseServer, clean_doc
-from pixverse_mcp.tools import account, catalog, restyling, upload
+from pixverse_mcp.tools import account, catalog, groups, restyling, upload
 
 
 def _instructions(settings: Settings) -> str:
@@ -86,6 +86,7 @@ def create_server(
     upload.install(server, runtime)
     restyling.install(server, runtime)
     account.install(server, runtime)
+    groups.install(server, runtime)
 
     @server.resource(
         "pixverse://videos/{video_id}",
