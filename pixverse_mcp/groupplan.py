@@ -172,6 +172,32 @@ def _item(index: int, item: object) -> ItemRequest:
     )
 
 
+def checked_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A generate request read back from the journal, checked as a tool argument would be: a record
+    edited by hand must not send PixVerse anything a tool call could not.
+
+    Raises:
+        InputError: a field that is not a generate field, or a value that breaks its rule.
+    """
+    allowed = {"video_media_id", "source_video_id", "restyle_id", "restyle_prompt", "seed"}
+    if not body.keys() <= allowed:
+        raise InputError(f"unexpected fields {sorted(body.keys() - allowed)}")
+    source = arguments.exactly_one(
+        video_media_id=body.get("video_media_id"), source_video_id=body.get("source_video_id")
+    )
+    style = arguments.exactly_one(
+        restyle_id=body.get("restyle_id"), restyle_prompt=body.get("restyle_prompt")
+    )
+    checked: dict[str, Any] = {source: arguments.id_argument(body[source], source)}
+    if style == "restyle_id":
+        checked["restyle_id"] = arguments.id_argument(body["restyle_id"], "restyle_id")
+    else:
+        checked["restyle_prompt"] = arguments.prompt_argument(body["restyle_prompt"])
+    if (seed := arguments.seed_argument(body.get("seed"))) is not None:
+        checked["seed"] = seed
+    return checked
+
+
 def group_id_argument(value: object) -> str:
     if not isinstance(value, str) or not GROUP_ID.match(value.strip()):
         raise InputError(

@@ -27,7 +27,15 @@ from pixverse_mcp.budget import CallBudget, CallProgress, Reporter
 from pixverse_mcp.delivery import structured
 from pixverse_mcp.errors import InputError
 from pixverse_mcp.groupfinish import finish_group
-from pixverse_mcp.groupplan import MAX_ITEMS, MAX_JOBS, GroupPlan, group_id_argument, labels, parse_items
+from pixverse_mcp.groupplan import (
+    MAX_ITEMS,
+    MAX_JOBS,
+    GroupPlan,
+    checked_body,
+    group_id_argument,
+    labels,
+    parse_items,
+)
 from pixverse_mcp.groupprep import Prepared, build_plan, check_items, estimate_starts, upload_items
 from pixverse_mcp.grouprun import GroupRun, PartRun, parts_of
 from pixverse_mcp.journal import JobStart
@@ -197,6 +205,16 @@ async def load_group(runtime: Runtime, group_id: object) -> tuple[GroupPlan, lis
             "its jobs, which get_status follows one by one.",
             argument="group_id",
         )
+    try:
+        for item in plan.items:
+            for part in item.parts:
+                part.body = checked_body(part.body)
+    except InputError as exc:
+        raise InputError(
+            f"The journal's record of group {checked} holds a request that breaks the rules ({exc.message}); "
+            "it was not sent. list_jobs with the id as query lists the group's jobs.",
+            argument="group_id",
+        ) from None
     _only_own_files(plan, runtime.settings.output_dir)
     return plan, parts_of(plan, await journal.jobs_in_group(checked))
 

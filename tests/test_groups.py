@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,9 @@ def _sheet_rows(result: Any, rows: int) -> list[bytes]:
         top = row_top(index, tile) + LABEL_HEIGHT
         width = (frame.width // 2) * 3  # the left half: frames in every row
         strips.append(
-            b"".join(data[(top + y) * plane.line_size : (top + y) * plane.line_size + width] for y in range(tile))
+            b"".join(
+                data[(top + y) * plane.line_size : (top + y) * plane.line_size + width] for y in range(tile)
+            )
         )
     return strips
 
@@ -69,7 +72,10 @@ def _labels(result: Any, rows: int) -> list[bytes]:
     data = bytes(plane)
     return [
         b"".join(
-            data[(row_top(i, tile) + y) * plane.line_size : (row_top(i, tile) + y) * plane.line_size + frame.width]
+            data[
+                (row_top(i, tile) + y) * plane.line_size : (row_top(i, tile) + y) * plane.line_size
+                + frame.width
+            ]
             for y in range(LABEL_HEIGHT)
         )
         for i in range(rows)
@@ -85,12 +91,21 @@ async def test_one_clip_in_four_styles_is_one_call_with_a_contact_sheet(
 ) -> None:
     items = [{"path": str(clip), "restyle_id": style} for style in (NOIR, SKETCH, PIXEL, NEON)]
     progress = ProgressLog()
-    result = await one_client.call_tool("restyle_many", {"items": items, "wait_seconds": 14}, progress_callback=progress)
+    result = await one_client.call_tool(
+        "restyle_many", {"items": items, "wait_seconds": 14}, progress_callback=progress
+    )
     assert not result.is_error, result_text(result)
     answer = result.structured_content
     assert answer is not None and answer["status"] == "done" and answer["done"] == answer["total"] == 4
-    assert [item["label"] for item in answer["items"]] == ["Film Noir", "Pencil Sketch", "Pixel Art", "Neon Night"]
-    assert all(item["status"] == "succeeded" and item["url"] and item["credits"] == 30 for item in answer["items"])
+    assert [item["label"] for item in answer["items"]] == [
+        "Film Noir",
+        "Pencil Sketch",
+        "Pixel Art",
+        "Neon Night",
+    ]
+    assert all(
+        item["status"] == "succeeded" and item["url"] and item["credits"] == 30 for item in answer["items"]
+    )
     assert answer["credits"] == 120 and answer["title"] == "Compare"
     stats = _stats(sandbox)
     # One upload for the four items; four jobs, each from one trace id; the plan's limit of three
@@ -112,7 +127,9 @@ async def test_one_clip_in_four_styles_is_one_call_with_a_contact_sheet(
 
     # The group is on record: get_status answers it again, with no new job and the same sheet.
     again = await call_ok(one_client, "get_status", {"group_id": answer["group_id"], "wait_seconds": 0})
-    assert again["status"] == "done" and [i["url"] for i in again["items"]] == [i["url"] for i in answer["items"]]
+    assert again["status"] == "done" and [i["url"] for i in again["items"]] == [
+        i["url"] for i in answer["items"]
+    ]
     assert again["contact_sheet_path"] == answer["contact_sheet_path"]
     assert _stats(sandbox)["jobs_created"] == 4
 
@@ -140,11 +157,15 @@ async def test_a_40_second_clip_is_split_restyled_and_joined(
     assert item["status"] == "succeeded", item["message"]
     parts = item["parts"]
     assert len(parts) == 3 and parts[0]["start_seconds"] == 0 and parts[-1]["end_seconds"] == 40.0
-    assert all(a["end_seconds"] == b["start_seconds"] for a, b in zip(parts, parts[1:], strict=False))
+    assert all(a["end_seconds"] == b["start_seconds"] for a, b in itertools.pairwise(parts))
     assert all(p["end_seconds"] - p["start_seconds"] <= 15.9 for p in parts)
     assert item["seed"] is not None  # one seed for every part
     seeds = {job.seed for job in sandbox.state.jobs.values()}
-    assert len(seeds) == 1 and _stats(sandbox)["jobs_created"] == 3 and _stats(sandbox)["requests"]["upload"] == 3
+    assert (
+        len(seeds) == 1
+        and _stats(sandbox)["jobs_created"] == 3
+        and _stats(sandbox)["requests"]["upload"] == 3
+    )
     assert answer["contact_sheet_path"] and answer.get("contact_sheet_note") is None
     joined = Path(item["local_path"])
     with av.open(str(joined)) as container:
@@ -152,7 +173,7 @@ async def test_a_40_second_clip_is_split_restyled_and_joined(
         assert abs(duration - 40.0) <= 0.2
         assert container.streams.audio and container.streams.video
         times = [frame.time for frame in container.decode(video=0)]
-    assert all(0 < later - earlier < 0.5 for earlier, later in zip(times, times[1:], strict=False))
+    assert all(0 < later - earlier < 0.5 for earlier, later in itertools.pairwise(times))
 
 
 async def test_500044_during_a_group_starts_each_job_once(
@@ -176,11 +197,15 @@ async def test_a_group_over_the_day_cap_is_refused_before_any_job(
     async with Client(server) as client:
         media_id = await upload(client, clip)
         # One job teaches the estimate (30 credits for the 2 s clip) and counts for the day.
-        await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_id": NOIR, "wait_seconds": 14})
+        await call_ok(
+            client, "restyle_video", {"video_media_id": media_id, "restyle_id": NOIR, "wait_seconds": 14}
+        )
         before = _stats(sandbox)
         items = [{"path": str(clip), "restyle_id": style} for style in (SKETCH, PIXEL, NEON)]
         text = await call_error(client, "restyle_many", {"items": items})
-    assert "about 90 credits" in text and "daily limit of 100" in text and "PIXVERSE_MAX_CREDITS_PER_DAY" in text
+    assert (
+        "about 90 credits" in text and "daily limit of 100" in text and "PIXVERSE_MAX_CREDITS_PER_DAY" in text
+    )
     after = _stats(sandbox)
     assert after["requests"]["upload"] == before["requests"]["upload"]
     assert after["requests"]["generate"] == before["requests"]["generate"] and after["jobs_created"] == 1
@@ -240,7 +265,9 @@ async def test_a_cancelled_group_leaves_every_started_job_on_record(
     async with anyio.create_task_group() as tasks:
 
         async def restyle() -> None:
-            await one_client.call_tool("restyle_many", {"items": items, "wait_seconds": 14}, progress_callback=progress)
+            await one_client.call_tool(
+                "restyle_many", {"items": items, "wait_seconds": 14}, progress_callback=progress
+            )
             pytest.fail("the call should have been cancelled while it waited")
 
         tasks.start_soon(restyle)
