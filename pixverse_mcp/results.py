@@ -166,7 +166,6 @@ class GroupResult(BaseModel):
 
     group_id: str | None = Field(None, description="Pass it to get_status; absent for a dry run.")
     status: str = Field(description="done (every item ended), generating, queued, or dry_run")
-    status_code: int | None = None
     message: str
     title: str = "Compare"
     done: int = Field(description="Items that ended.")

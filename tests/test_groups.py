@@ -302,3 +302,21 @@ async def test_items_queued_for_a_slot_start_when_the_group_is_continued(
     done = await call_ok(one_client, "restyle_many", {"group_id": first["group_id"], "wait_seconds": 14})
     assert done["status"] == "done" and [item["status"] for item in done["items"]] == ["succeeded"] * 2
     assert _stats(sandbox)["jobs_created"] == 2
+
+
+async def test_a_url_shared_by_two_items_is_fetched_once_and_no_journal_still_answers(
+    settings: Settings, clip: Path, sandbox: SandboxServer
+) -> None:
+    server = create_server(settings.with_changes(journal_enabled=False), policies=FAST_POLICIES)
+    async with Client(server) as client:
+        media_id = await upload(client, clip)
+        first = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_id": NOIR})
+        url = first["url"]  # a file the sandbox serves, which its upload endpoint may fetch
+        items = [{"url": url, "restyle_id": style} for style in (SKETCH, PIXEL)]
+        before = _stats(sandbox)["requests"]["upload"]
+        answer = await call_ok(client, "restyle_many", {"items": items, "wait_seconds": 14})
+        assert [item["status"] for item in answer["items"]] == ["succeeded", "succeeded"]
+        assert _stats(sandbox)["requests"]["upload"] == before + 1
+        # Without a journal the group lives in this answer only; get_status says how to follow it.
+        text = await call_error(client, "get_status", {"group_id": answer["group_id"]})
+    assert "PIXVERSE_JOURNAL=off" in text and "video_id" in text
