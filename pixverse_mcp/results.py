@@ -125,6 +125,7 @@ class JobStatus(VideoStatus):
     """A job's state (get_status with video_id); with group_id, a group's answer (see GroupResult)."""
 
     video_id: str | None = Field(None, description="The job's id (digits); absent for a group.")  # type: ignore[assignment]
+    status_code: int | None = None
 
 
 class GroupPart(BaseModel):
