@@ -17,6 +17,7 @@ from pixverse_mcp.results import GroupItem, GroupPart, GroupResult
 from pixverse_mcp.wire import JobState
 
 FAILURES = ("moderation_failed", "failed", "deleted", REFUSED)
+_CUTS = {"scene change": "scene changes", "keyframe": "keyframes", "time": "even times"}
 
 
 @dataclass
@@ -115,10 +116,11 @@ def _split_message(view: ItemView, group_id: str) -> str:
             "the other parts' urls are in parts. Restyle the clip again (or that part alone)."
         )
     if view.status == JobState.SUCCEEDED.value:
-        cuts = ", ".join(sorted({p.plan.cut for p in view.parts[1:] if p.plan.cut}))
+        kinds = sorted({_CUTS.get(p.plan.cut or "", "even times") for p in view.parts[1:]})
         return (
             f"Restyled in {count} parts and joined into one video with the original sound: local_path. "
-            f"Seams at {cuts or 'the part boundaries'} may show a small change of look."
+            f"The parts were cut at {' and '.join(kinds)} (see parts); at each seam the look may change "
+            "a little."
         )
     if view.parts_succeeded:
         return (
@@ -161,7 +163,7 @@ def group_result(
         if JobState.GENERATING.value in statuses:
             message += (
                 f" The rest is still generating: call get_status with group_id {plan.group_id} (it waits up "
-                f"to about {wait:g} s) until status is done. Do not call restyle_many again for them."
+                f"to about {wait:g} s) until status is done. Do not restyle them again: that would pay twice."
             )
         if waiting:
             message += (
@@ -202,6 +204,7 @@ def _item(view: ItemView, group_id: str, wait: float) -> GroupItem:
             GroupPart(
                 start_seconds=round(p.plan.start_seconds or 0.0, 3),
                 end_seconds=round(p.plan.end_seconds or 0.0, 3),
+                cut=p.plan.cut,
                 status=p.state,
                 video_id=str(p.video_id) if p.video_id is not None else None,
                 url=p.result.url if p.result is not None and p.state == "succeeded" else None,

@@ -151,8 +151,12 @@ class GroupRun:
                     return
                 try:
                     await self._start(part)
-                except NoFreeSlotError as exc:
-                    self.queue_note = str(exc)
+                except NoFreeSlotError:
+                    self.queue_note = (
+                        "No generation slot came free within this call's wait (the plan, or "
+                        "PIXVERSE_MAX_CONCURRENT_JOBS, limits how many jobs run at once): the jobs left are "
+                        "queued here; no job was made and nothing was spent for them."
+                    )
                     return
                 except (AuthError, CreditsError) as exc:
                     # Every later job would be refused the same way: none is sent.

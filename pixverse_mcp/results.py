@@ -133,6 +133,7 @@ class GroupPart(BaseModel):
 
     start_seconds: float
     end_seconds: float
+    cut: str | None = Field(None, description="How its start was chosen: scene change, keyframe or time.")
     status: str
     video_id: str | None = None
     url: str | None = None
