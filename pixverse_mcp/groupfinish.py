@@ -156,7 +156,11 @@ async def _join(run: GroupRun, view: ItemView, roots: tuple[Path, ...], budget: 
     try:
         files = []
         for number, part in enumerate(view.parts):
-            assert part.result is not None and part.result.url
+            if part.result is None or not part.result.url:
+                view.notes.append(
+                    f"PixVerse gave no URL for part {number + 1} yet; get_status joins them later."
+                )
+                return
             await run.progress.report(
                 f"joining {view.plan.label}: fetching part {number + 1} of {len(view.parts)}"
             )
