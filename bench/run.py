@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - a plain `python bench/run.py`: move in
     os.execv(str(dev.PYTHON), [str(dev.PYTHON), __file__, *sys.argv[1:]])
 
 import cold_start
+import compare
 import completion
 import context
 import fit
@@ -153,6 +154,7 @@ async def _main(quick: bool, skip_peer: bool) -> int:
         await measure("6. Viewer", lambda: viewer.run(work, 3 if quick else 7))
         await measure("7. Context cost", lambda: context.run(work))
         await measure("8. Fit", lambda: fit.run(work, 3 if quick else 5))
+        await measure("9. Compare looks", lambda: compare.run(work, 2 if quick else 4, 3.0 if quick else 5.0))
 
     loads.append(os.getloadavg()[0])
     report = _report(sections, f"{machine}. {_load_note(loads)}", peer_note, started, quick)

@@ -137,7 +137,7 @@ def video_filename(video_id: int, style: str | None) -> str:
     return f"pixverse-{video_id}-{style_part}.mp4"
 
 
-def _claim_name(tmp: Path, wanted: Path) -> Path:
+def claim_name(tmp: Path, wanted: Path) -> Path:
     """Give `tmp` the name `wanted`, or `wanted-1`, `-2`, ... : never overwrite an existing file."""
     stem, suffix = wanted.stem, wanted.suffix
     for n in range(1000):
@@ -180,7 +180,7 @@ async def save_video(
     tmp = ensure_inside(output_dir / f".{wanted.name}.{uuid.uuid4().hex[:8]}.part", output_dir)
     try:
         await client.download(result.url, tmp, max_bytes=max_bytes, seconds=seconds, on_progress=on_progress)
-        return await anyio.to_thread.run_sync(_claim_name, tmp, wanted)
+        return await anyio.to_thread.run_sync(claim_name, tmp, wanted)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -190,7 +190,7 @@ async def save_beside(video: Path, suffix: str, data: bytes) -> Path:
     tmp = video.with_name(f".{video.stem}.{uuid.uuid4().hex[:8]}.part")
     try:
         await anyio.Path(tmp).write_bytes(data)
-        return await anyio.to_thread.run_sync(_claim_name, tmp, video.with_name(video.stem + suffix))
+        return await anyio.to_thread.run_sync(claim_name, tmp, video.with_name(video.stem + suffix))
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -89,6 +89,43 @@ def make_preview_strip(
         _RUNNING.release()
 
 
+def grab_frames(
+    video: Path | str, count: int, *, limits: ReadLimits, rules: FetchRules | None = None
+) -> tuple[list[Any], float]:
+    """Up to ``count`` distinct frames spread over a video, and its display aspect (width / height).
+
+    Read as `make_preview_strip` reads (the same bounds, the same preview threads); for pictures
+    made of several videos, such as a contact sheet.
+
+    Raises:
+        PreviewUnavailable: the video cannot be read within ``limits``.
+    """
+    if not _RUNNING.acquire(blocking=False):
+        raise PreviewUnavailable("other previews are still being made; try again in a moment")
+    try:
+        try:
+            with _bounded_source(video, limits, rules or FetchRules()) as reader:
+                return _grab_frames(reader, _label(video), count)
+        except (ReadStopped, PreviewUnavailable) as exc:
+            raise PreviewUnavailable(str(limits.stopped or exc)) from None
+    finally:
+        _RUNNING.release()
+
+
+def jpeg_within(picture: Any, max_bytes: int) -> bytes:
+    """One frame as a JPEG of at most ``max_bytes``, the quality lowered until it fits.
+
+    Raises:
+        PreviewUnavailable: even the lowest quality is larger.
+    """
+    data = b""
+    for quality in _QUALITIES:
+        data = _encode_jpeg(picture, quality)
+        if len(data) <= max_bytes:
+            return data
+    raise PreviewUnavailable(f"the picture is {len(data)} bytes at the lowest JPEG quality, over {max_bytes}")
+
+
 @contextmanager
 def _bounded_source(
     video: Path | str, limits: ReadLimits, rules: FetchRules

@@ -12,6 +12,7 @@ checking on it fails, the answer still carries its id.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -59,12 +60,25 @@ class Started:
     trace_id: str
 
 
-def recovery_error(reason: str, trace_id: str) -> ToolError:
+class NoFreeSlotError(ToolError):
+    """No generation slot came free within the wait: no job was started, no credits were spent."""
+
+
+class OutcomeUnknownError(ToolError):
+    """A generate whose outcome is unknown: PixVerse may have made the job under `trace_id`."""
+
+    def __init__(self, message: str, trace_id: str) -> None:
+        super().__init__(message)
+        self.trace_id = trace_id
+
+
+def recovery_error(reason: str, trace_id: str) -> OutcomeUnknownError:
     """The answer to a generate whose outcome is unknown: how to learn it without starting another job."""
-    return ToolError(
+    return OutcomeUnknownError(
         f"{reason} PixVerse may have started the job anyway. Do not start a new one: call restyle_video "
         f"again with the same arguments and trace_id {trace_id!r}. PixVerse then answers with the job it "
-        "made for that trace id instead of starting another (if it made none, it starts it then)."
+        "made for that trace id instead of starting another (if it made none, it starts it then).",
+        trace_id,
     )
 
 
@@ -74,6 +88,8 @@ async def start_restyle(
     budget: CallBudget,
     progress: CallProgress,
     start: JobStart,
+    *,
+    slot_wait: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> Started:
     """Start the job, waiting within the budget's wait for a free slot on this side and at PixVerse.
 
@@ -85,6 +101,14 @@ async def start_restyle(
     The journal has the trace id before each request goes out; then the job, or "uncertain" when
     the outcome is unknown (also when the call is cancelled meanwhile), or nothing when PixVerse
     refused and so made no job.
+
+    `slot_wait(seconds)` is the pause before trying again for a slot; a group ends it early when
+    one of its own jobs ends.
+
+    Raises:
+        NoFreeSlotError: no slot came free within the wait; no job was started.
+        OutcomeUnknownError: the job may exist under its trace id (a lost reply, no time left).
+        ApiError: PixVerse refused the generate (moderation, credits, a bad id): no job was made.
     """
     client = runtime.api
     journal = runtime.journal
@@ -144,13 +168,13 @@ async def start_restyle(
         # Wait for a slot only within the wait, and only if the next request still fits in the call.
         now = anyio.current_time()
         if now + pause > budget.wait_until or now + pause + REQUEST_SECONDS_MIN > budget.ends_at:
-            raise ToolError(
+            raise NoFreeSlotError(
                 f"{refusal} Waited {budget.elapsed():.0f} s for a free generation slot; none came free. "
                 "No job was started and no credits were spent. Try again later, or check running jobs "
                 "with get_status."
             )
         await progress.report(f"waiting for a free generation slot ({budget.elapsed():.0f} s)")
-        await anyio.sleep(pause)
+        await slot_wait(pause)
         pause *= 1.5
 
 

@@ -107,6 +107,7 @@ class JobEntry(BaseModel):
     url: str | None = None
     local_path: str | None = None
     trace_id: str | None = None
+    group_id: str | None = Field(None, description="The restyle_many group it belongs to.")
     started_at: str
     finished_at: str | None = None
 
@@ -118,3 +119,65 @@ class JobList(BaseModel):
     count: int
     journal: str = Field(description="Where the journal lives.")
     message: str
+
+
+class JobStatus(VideoStatus):
+    """A job's state (get_status with video_id); with group_id, a group's answer (see GroupResult)."""
+
+    video_id: str | None = Field(None, description="The job's id (digits); absent for a group.")  # type: ignore[assignment]
+    status_code: int | None = None
+
+
+class GroupPart(BaseModel):
+    """One job of a split item: the part of the source it restyles."""
+
+    start_seconds: float
+    end_seconds: float
+    cut: str | None = Field(None, description="How its start was chosen: scene change, keyframe or time.")
+    status: str
+    video_id: str | None = None
+    url: str | None = None
+    credits: int | None = None
+
+
+class GroupItem(BaseModel):
+    """One item of a group: its result, or where it stands."""
+
+    label: str
+    status: str = Field(
+        description="succeeded, generating, queued, refused, uncertain, failed, moderation_failed, deleted, "
+        "unknown (or dry_run)"
+    )
+    message: str
+    video_id: str | None = None
+    url: str | None = None
+    local_path: str | None = Field(None, description="The saved copy; for a split item, the joined video.")
+    credits: int | None = None
+    estimated_credits: int | None = None
+    style: str | None = None
+    restyle_id: str | None = None
+    restyle_prompt: str | None = None
+    source: str | None = None
+    seed: int | None = None
+    trace_id: str | None = Field(None, description="Of an uncertain generate, for recovery.")
+    parts: list[GroupPart] | None = Field(None, description="A split item's parts.")
+
+
+class GroupResult(BaseModel):
+    """A group of restyles (restyle_many, or get_status with its group_id)."""
+
+    group_id: str | None = Field(None, description="Pass it to get_status; absent for a dry run.")
+    status: str = Field(description="done (every item ended), generating, queued, or dry_run")
+    message: str
+    title: str = "Compare"
+    done: int = Field(description="Items that ended.")
+    total: int
+    items: list[GroupItem]
+    credits: int | None = Field(None, description="Credits of the jobs started, when known.")
+    estimated_credits: int | None = None
+    balance_after: int | None = None
+    contact_sheet_path: str | None = Field(None, description="The picture comparing the items.")
+    contact_sheet_note: str | None = None
+    waited_seconds: float = 0.0
+    check_again_in_seconds: int | None = None
+    note: str | None = Field(None, description="Spending checks, fitting, uploads.")

@@ -31,7 +31,7 @@ from pixverse_mcp.icon import server_icons
 from pixverse_mcp.identity import PROJECT_URL
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.tooling import PixVerseServer, clean_doc
-from pixverse_mcp.tools import account, catalog, restyling, upload
+from pixverse_mcp.tools import account, catalog, groups, restyling, upload
 
 
 def _instructions(settings: Settings) -> str:
@@ -88,6 +88,7 @@ def create_server(
     upload.install(server, runtime)
     restyling.install(server, runtime)
     account.install(server, runtime)
+    groups.install(server, runtime)
 
     @server.resource(
         "pixverse://videos/{video_id}",

@@ -32,8 +32,16 @@ from pixverse_mcp.server import create_server
 pytestmark = pytest.mark.anyio
 
 APPS = [advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})]
-BOUND = ("restyle_video", "get_status", "list_restyles")
-TODAYS_TOOLS = ["list_restyles", "upload_video", "restyle_video", "get_status", "list_jobs", "get_balance"]
+BOUND = ("restyle_video", "get_status", "list_restyles", "restyle_many")
+TODAYS_TOOLS = [
+    "list_restyles",
+    "upload_video",
+    "restyle_video",
+    "get_status",
+    "list_jobs",
+    "get_balance",
+    "restyle_many",
+]
 APP_ONLY = ("viewer_job_status", "viewer_media")
 MAX_VIEW_BYTES = 80 * 1024
 

@@ -50,7 +50,7 @@ from pixverse_mcp.wire import JobState
 log = logging.getLogger(__name__)
 
 VIEW_URI = "ui://pixverse/viewer.html"
-BOUND_TOOLS = ("restyle_video", "get_status", "list_restyles")
+BOUND_TOOLS = ("restyle_video", "get_status", "list_restyles", "restyle_many")
 REMEMBERED = 512
 MEDIA_READS_AT_ONCE = 3
 MEDIA_HOSTS_PLACEHOLDER = "__PIXVERSE_MEDIA_HOSTS__"

@@ -21,6 +21,10 @@ How the tools use it:
     await journal.record_started(start, job.video_id, job.credits)
     #   outcome unknown: record_uncertain(start); clean refusal (500044): discard_attempt(trace_id)
     await journal.update_status(video_id, StatusUpdate(...)) # get_status, and the end of a wait
+
+    await journal.record_group(group_id, plan_json)         # restyle_many, before its first job
+    start = JobStart(..., group_id=group_id, group_item=2, group_part=0)
+    await journal.get_group(group_id), await journal.jobs_in_group(group_id)   # get_status(group_id)
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 from pixverse_mcp.config import Settings, sqlite_journal_path
 from pixverse_mcp.journal.records import (
     CostSample,
+    GroupRecord,
     JobRecord,
     JobStart,
     SourceKind,
@@ -45,6 +50,7 @@ __all__ = [
     "UNCERTAIN_WINDOW",
     "Clock",
     "CostSample",
+    "GroupRecord",
     "JobRecord",
     "JobStart",
     "Journal",
@@ -137,6 +143,19 @@ class Journal(ABC):
     async def cost_samples(self, limit: int = 20) -> list[CostSample]:
         """The newest jobs with both their credits and their source's length known."""
 
+    @abstractmethod
+    async def record_group(self, group_id: str, plan: str, client_name: str | None = None) -> None:
+        """Keep a group's plan (JSON written by the group tools), replacing an earlier one of the same id."""
+
+    @abstractmethod
+    async def get_group(self, group_id: str) -> GroupRecord | None:
+        """One group by its id."""
+
+    @abstractmethod
+    async def jobs_in_group(self, group_id: str) -> list[JobRecord]:
+        """The group's jobs by item and part (each job's `group_item`, `group_part`), those
+        still being sent or of unknown outcome included."""
+
 
 class NoJournal(Journal):
     """PIXVERSE_JOURNAL=off: the same interface, remembering nothing."""
@@ -179,6 +198,15 @@ class NoJournal(Journal):
         return None
 
     async def cost_samples(self, limit: int = 20) -> list[CostSample]:
+        return []
+
+    async def record_group(self, group_id: str, plan: str, client_name: str | None = None) -> None:
+        return None
+
+    async def get_group(self, group_id: str) -> GroupRecord | None:
+        return None
+
+    async def jobs_in_group(self, group_id: str) -> list[JobRecord]:
         return []
 
 

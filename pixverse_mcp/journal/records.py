@@ -42,6 +42,10 @@ class JobStart:
     seed: int | None = None
     client_name: str | None = None
     group_id: str | None = None
+    group_item: int | None = None
+    """The job's item in its group (0-based), for a job of restyle_many."""
+    group_part: int | None = None
+    """The part of that item (0-based): an item split into parts has one job per part."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,20 @@ class JobRecord:
     started_at: datetime
     """When the job was sent, or when this server first saw it (jobs it did not start)."""
     finished_at: datetime | None
+    group_item: int | None = None
+    group_part: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A group of jobs started by one restyle_many call: its plan, kept as the tools wrote it."""
+
+    group_id: str
+    plan: str
+    """JSON written and read by the group tools; the journal does not look inside."""
+    client_name: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +169,43 @@ def stored_time(value: object) -> datetime | None:
         return datetime.strptime(str(value), STORED_TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None  # None, or a value edited by hand: the job stays listed all the same
+
+
+UNREADABLE_TIME = datetime.fromtimestamp(0, UTC)
+"""Shown for a start time that cannot be read (edited by hand), so the job is not hidden."""
+
+
+def job_record(row: tuple[Any, ...]) -> JobRecord:
+    """A job as read back from the store, in the order of `statements.COLUMNS`."""
+    (video_id, trace_id, request_key, status, status_code, source_kind, source, fingerprint, seconds,
+     restyle_id, style_name, prompt, seed, credits, url, local_path, client_name, group_id, started_at,
+     finished_at, group_item, group_part) = row  # fmt: skip
+    return JobRecord(
+        video_id=video_id,
+        trace_id=trace_id,
+        request_key=request_key,
+        status=status,
+        status_code=status_code,
+        source_kind=source_kind,
+        source=source,
+        source_fingerprint=fingerprint,
+        source_seconds=float(seconds) if seconds is not None else None,
+        restyle_id=restyle_id,
+        style_name=style_name,
+        prompt=prompt,
+        seed=seed,
+        credits=credits,
+        url=url,
+        local_path=local_path,
+        client_name=client_name,
+        group_id=group_id,
+        started_at=stored_time(started_at) or UNREADABLE_TIME,
+        finished_at=stored_time(finished_at),
+        group_item=_number(group_item),
+        group_part=_number(group_part),
+    )
+
+
+def _number(value: object) -> int | None:
+    """A small whole number as stored, or None when it is missing or was edited into something else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -39,6 +39,21 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX pixverse_jobs_started ON pixverse_jobs (started_at)",
         "CREATE INDEX pixverse_jobs_request ON pixverse_jobs (request_key, started_at)",
     ),
+    # 2: groups of jobs (restyle_many): each job's item and part, and the group's plan.
+    (
+        "ALTER TABLE pixverse_jobs ADD COLUMN group_item INTEGER",
+        "ALTER TABLE pixverse_jobs ADD COLUMN group_part INTEGER",
+        "CREATE INDEX pixverse_jobs_group ON pixverse_jobs (group_id)",
+        """
+        CREATE TABLE pixverse_groups (
+            group_id TEXT PRIMARY KEY,
+            plan TEXT NOT NULL,
+            client_name TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -71,6 +86,20 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX pixverse_jobs_started ON pixverse_jobs (started_at)",
         "CREATE INDEX pixverse_jobs_request ON pixverse_jobs (request_key, started_at)",
+    ),
+    (
+        "ALTER TABLE pixverse_jobs ADD COLUMN group_item INTEGER",
+        "ALTER TABLE pixverse_jobs ADD COLUMN group_part INTEGER",
+        "CREATE INDEX pixverse_jobs_group ON pixverse_jobs (group_id)",
+        """
+        CREATE TABLE pixverse_groups (
+            group_id TEXT PRIMARY KEY,
+            plan TEXT NOT NULL,
+            client_name TEXT,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        )
+        """,
     ),
 )
 

@@ -11,18 +11,21 @@ import logging
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import anyio
 
 from pixverse_mcp.journal import LIST_LIMIT_MAX, UNCERTAIN_WINDOW, Clock, Journal
 from pixverse_mcp.journal.records import (
+    UNREADABLE_TIME,
     CostSample,
+    GroupRecord,
     JobRecord,
     JobStart,
     StatusUpdate,
     clip_text,
+    job_record,
     storable_int,
     stored_time,
     video_key,
@@ -32,8 +35,12 @@ from pixverse_mcp.journal.statements import (
     COST_SAMPLES,
     CREDITS_SPENT,
     FIND_UNCERTAIN,
+    GET_GROUP,
+    GROUP_JOBS_LIMIT,
+    GROUP_PLAN_LIMIT,
     SEARCHED_TEXT,
     UPSERT_ATTEMPT,
+    UPSERT_GROUP,
     UPSERT_STARTED,
     UPSERT_STATUS,
     like_pattern,
@@ -47,8 +54,6 @@ T = TypeVar("T")
 STALE_SENDING = timedelta(minutes=2)
 """A row still 'sending' after this long belongs to a process that stopped mid-request: uncertain."""
 MAX_QUERY_WORDS = 8
-UNREADABLE_TIME = datetime.fromtimestamp(0, UTC)
-"""Shown for a start time that cannot be read (edited by hand), so the job is not hidden."""
 
 
 class Statements(Protocol):
@@ -328,6 +333,48 @@ class SqlJournal(Journal):
 
         return await self._read("reading job costs", [], samples)
 
+    async def record_group(self, group_id: str, plan: str, client_name: str | None = None) -> None:
+        if not group_id or len(group_id) > 200 or len(plan) > GROUP_PLAN_LIMIT:
+            log.warning("job journal: a group plan of %d characters was not kept (too long)", len(plan))
+            return
+        params = {
+            "group_id": group_id,
+            "plan": plan,
+            "client_name": clip_text(client_name, 200),
+            "now": self._clock(),
+        }
+        await self._write("recording a group", lambda: self._execute(UPSERT_GROUP, params))
+
+    async def get_group(self, group_id: str) -> GroupRecord | None:
+        if not group_id or len(group_id) > 200:
+            return None
+
+        async def read() -> GroupRecord | None:
+            rows = await self._fetch(GET_GROUP, {"group_id": group_id})
+            if not rows:
+                return None
+            found, plan, client_name, created_at, updated_at = rows[0]
+            created = stored_time(created_at) or UNREADABLE_TIME
+            return GroupRecord(
+                group_id=str(found),
+                plan=str(plan),
+                client_name=client_name,
+                created_at=created,
+                updated_at=stored_time(updated_at) or created,
+            )
+
+        return await self._read("reading a group", None, read)
+
+    async def jobs_in_group(self, group_id: str) -> list[JobRecord]:
+        if not group_id or len(group_id) > 200:
+            return []
+        sql = (
+            f"SELECT {COLUMNS} FROM pixverse_jobs WHERE group_id = :group_id "
+            "ORDER BY group_item, group_part, started_at, id LIMIT :limit"
+        )
+        params = {"group_id": group_id, "limit": GROUP_JOBS_LIMIT}
+        return await self._read("reading a group's jobs", _no_jobs(), lambda: self._fetch_jobs(sql, params))
+
     # -- helpers ------------------------------------------------------------------------------------
 
     async def _execute(self, sql: str, params: Mapping[str, Any]) -> None:
@@ -340,32 +387,4 @@ class SqlJournal(Journal):
 
     async def _fetch_jobs(self, sql: str, params: Mapping[str, Any]) -> list[JobRecord]:
         # Rows are read into records inside the guard: a value edited by hand fails here, not the call.
-        return [self._record(row) for row in await self._fetch(sql, params)]
-
-    def _record(self, row: tuple[Any, ...]) -> JobRecord:
-        (video_id, trace_id, request_key, status, status_code, source_kind, source, fingerprint, seconds,
-         restyle_id, style_name, prompt, seed, credits, url, local_path, client_name, group_id, started_at,
-         finished_at) = row  # fmt: skip
-        started = stored_time(started_at) or UNREADABLE_TIME
-        return JobRecord(
-            video_id=video_id,
-            trace_id=trace_id,
-            request_key=request_key,
-            status=status,
-            status_code=status_code,
-            source_kind=source_kind,
-            source=source,
-            source_fingerprint=fingerprint,
-            source_seconds=float(seconds) if seconds is not None else None,
-            restyle_id=restyle_id,
-            style_name=style_name,
-            prompt=prompt,
-            seed=seed,
-            credits=credits,
-            url=url,
-            local_path=local_path,
-            client_name=client_name,
-            group_id=group_id,
-            started_at=started,
-            finished_at=stored_time(finished_at),
-        )
+        return [job_record(row) for row in await self._fetch(sql, params)]

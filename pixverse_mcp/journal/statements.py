@@ -15,14 +15,16 @@ from pixverse_mcp.journal.records import JobStart, clip_text, storable_int
 COLUMNS = (
     "video_id, trace_id, request_key, status, status_code, source_kind, source, source_fingerprint, "
     "source_seconds, restyle_id, style_name, prompt, seed, credits, url, local_path, client_name, "
-    "group_id, started_at, finished_at"
+    "group_id, started_at, finished_at, group_item, group_part"
 )
 
 UPSERT_ATTEMPT = """
 INSERT INTO pixverse_jobs (trace_id, request_key, status, source_kind, source, source_fingerprint,
-    source_seconds, restyle_id, style_name, prompt, seed, client_name, group_id, started_at, updated_at)
+    source_seconds, restyle_id, style_name, prompt, seed, client_name, group_id, group_item, group_part,
+    started_at, updated_at)
 VALUES (:trace_id, :request_key, :status, :source_kind, :source, :source_fingerprint,
-    :source_seconds, :restyle_id, :style_name, :prompt, :seed, :client_name, :group_id, :now, :now)
+    :source_seconds, :restyle_id, :style_name, :prompt, :seed, :client_name, :group_id, :group_item,
+    :group_part, :now, :now)
 ON CONFLICT (trace_id) DO UPDATE SET
     status = CASE WHEN pixverse_jobs.video_id IS NULL THEN excluded.status ELSE pixverse_jobs.status END,
     updated_at = excluded.updated_at
@@ -31,10 +33,10 @@ ON CONFLICT (trace_id) DO UPDATE SET
 UPSERT_STARTED = """
 INSERT INTO pixverse_jobs (trace_id, request_key, video_id, status, status_code, credits, url,
     local_path, finished_at, source_kind, source, source_fingerprint, source_seconds, restyle_id,
-    style_name, prompt, seed, client_name, group_id, started_at, updated_at)
+    style_name, prompt, seed, client_name, group_id, group_item, group_part, started_at, updated_at)
 VALUES (:trace_id, :request_key, :video_id, :status, :status_code, :credits, :url,
     :local_path, :finished_at, :source_kind, :source, :source_fingerprint, :source_seconds, :restyle_id,
-    :style_name, :prompt, :seed, :client_name, :group_id, :now, :now)
+    :style_name, :prompt, :seed, :client_name, :group_id, :group_item, :group_part, :now, :now)
 ON CONFLICT (trace_id) DO UPDATE SET
     video_id = COALESCE(pixverse_jobs.video_id, excluded.video_id),
     credits = COALESCE(excluded.credits, pixverse_jobs.credits),
@@ -90,8 +92,24 @@ ORDER BY started_at DESC, id DESC LIMIT :limit
 
 SEARCHED_TEXT = (
     "lower(COALESCE(style_name, '') || ' ' || COALESCE(prompt, '') || ' ' || COALESCE(source, '') "
-    "|| ' ' || COALESCE(restyle_id, '') || ' ' || COALESCE(video_id, ''))"
+    "|| ' ' || COALESCE(restyle_id, '') || ' ' || COALESCE(video_id, '') || ' ' || COALESCE(group_id, ''))"
 )
+
+# A group's plan is replaced whole by the one call that writes it; the first writer's time stays.
+UPSERT_GROUP = """
+INSERT INTO pixverse_groups (group_id, plan, client_name, created_at, updated_at)
+VALUES (:group_id, :plan, :client_name, :now, :now)
+ON CONFLICT (group_id) DO UPDATE SET plan = excluded.plan, updated_at = excluded.updated_at
+"""
+
+GET_GROUP = """
+SELECT group_id, plan, client_name, created_at, updated_at FROM pixverse_groups WHERE group_id = :group_id
+"""
+
+GROUP_PLAN_LIMIT = 256 * 1024
+"""The longest plan kept (characters): a group of at most a few dozen jobs needs a few KB."""
+GROUP_JOBS_LIMIT = 500
+"""The most jobs read back for one group."""
 
 
 def start_params(start: JobStart) -> dict[str, Any]:
@@ -109,7 +127,14 @@ def start_params(start: JobStart) -> dict[str, Any]:
         "seed": storable_int(start.seed),
         "client_name": clip_text(start.client_name, 200),
         "group_id": clip_text(start.group_id, 200),
+        "group_item": _small(start.group_item),
+        "group_part": _small(start.group_part),
     }
+
+
+def _small(value: int | None) -> int | None:
+    """An item or part number worth keeping: 0 to 9999."""
+    return value if value is not None and 0 <= value < 10_000 else None
 
 
 def _seconds(value: float | None) -> float | None:

@@ -106,6 +106,7 @@ async def job_list(runtime: Runtime, status: object, query: object, limit: objec
             url=r.url,
             local_path=r.local_path,
             trace_id=r.trace_id,
+            group_id=r.group_id,
             started_at=r.started_at.isoformat(timespec="seconds"),
             finished_at=r.finished_at.isoformat(timespec="seconds") if r.finished_at else None,
         )

@@ -17,12 +17,14 @@ from pixverse_mcp.catalog import CatalogCache
 from pixverse_mcp.client import new_trace_id
 from pixverse_mcp.delivery import structured
 from pixverse_mcp.errors import InputError, PixVerseError
+from pixverse_mcp.groups import follow_group
 from pixverse_mcp.journal import request_key
 from pixverse_mcp.restyle import follow, start_restyle
-from pixverse_mcp.results import RestyleResult, VideoStatus
+from pixverse_mcp.results import JobStatus, RestyleResult, VideoStatus
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.spendguard import SpendCheck, balance_total, check_spend
 from pixverse_mcp.tooling import READ_ONLY, PixVerseServer, register, tool_parameters
+from pixverse_mcp.tools.upload import client_roots
 
 log = logging.getLogger(__name__)
 
@@ -142,19 +144,31 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
     async def get_status(
         ctx: Context,
         video_id: Annotated[
-            Any, arguments.ID_SCHEMA, Field(description="The video_id restyle_video answered.")
-        ],
+            Any, arguments.OPTIONAL_ID_SCHEMA, Field(description="The video_id restyle_video answered.")
+        ] = None,
+        group_id: Annotated[str | None, Field(description="Or the group_id of restyle_many.")] = None,
         wait_seconds: WaitArg = None,
         download: DownloadArg = None,
-    ) -> Annotated[CallToolResult, VideoStatus]:
-        """Check a restyle job, waiting up to wait_seconds for it to end. Free.
+    ) -> Annotated[CallToolResult, JobStatus]:
+        """Check a restyle job (or a restyle_many group), waiting up to wait_seconds for it to end. Free.
 
         Status: succeeded (with the url), generating (call again), deleted, moderation_failed (change the
         input; credits are refunded), failed or unknown.
         """
-        checked_id = arguments.id_argument(video_id, "video_id")
+        arguments.exactly_one(video_id=video_id, group_id=group_id)
         budget = budget_for(wait_seconds)
         runtime.api.require_key()
+        if group_id is not None:
+            offered = await client_roots(ctx) if runtime.client_roots else ()
+            return await follow_group(
+                runtime,
+                ctx,
+                group_id,
+                budget=budget,
+                download=download,
+                roots=(*settings.allowed_dirs, *offered),
+            )
+        checked_id = arguments.id_argument(video_id, "video_id")
         return await follow(
             runtime,
             checked_id,

@@ -88,7 +88,7 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
                 )
             )
         raw_path = arguments.text_argument(path, "path", max_len=4096)
-        offered = await _client_roots(ctx) if runtime.client_roots else ()
+        offered = await client_roots(ctx) if runtime.client_roots else ()
         roots = (*settings.allowed_dirs, *offered)
 
         async def progress(percent: float, message: str) -> None:
@@ -106,7 +106,7 @@ def _upload_message(media_type: str, media_id: int) -> str:
     return f"Uploaded. Call restyle_video with video_media_id {media_id!s} and a style."
 
 
-async def _client_roots(ctx: Context) -> tuple[Path, ...]:
+async def client_roots(ctx: Context) -> tuple[Path, ...]:
     """The folders the MCP client offers as roots, where it supports them (handshake-era sessions)."""
     capabilities = ctx.client_capabilities
     if capabilities is None or capabilities.roots is None:

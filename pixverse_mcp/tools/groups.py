@@ -1,0 +1,83 @@
+"""The group tool: restyle_many (paid) starts several restyles at once and follows them as one group."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from pixverse_mcp import arguments, groups
+from pixverse_mcp.groupplan import ITEMS_SCHEMA
+from pixverse_mcp.results import GroupResult
+from pixverse_mcp.runtime import Runtime
+from pixverse_mcp.tooling import PixVerseServer, register, tool_parameters
+from pixverse_mcp.tools.restyling import DownloadArg, WaitArg, client_name
+from pixverse_mcp.tools.upload import client_roots
+
+
+def install(server: PixVerseServer, runtime: Runtime) -> None:
+    """Register restyle_many."""
+    settings = runtime.settings
+
+    @register(
+        server,
+        title="Restyle several clips or looks (costs credits)",
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
+        ),
+    )
+    async def restyle_many(
+        ctx: Context,
+        items: Annotated[
+            Any,
+            ITEMS_SCHEMA,
+            Field(
+                description="Each: one source (video_media_id, source_video_id, path or url) and one style "
+                "(restyle_id or restyle_prompt); seed; split=true cuts a local clip over 16 s into parts."
+            ),
+        ] = None,
+        group_id: Annotated[
+            str | None, Field(description="Instead of items: start a group's jobs still queued.")
+        ] = None,
+        wait_seconds: WaitArg = None,
+        download: DownloadArg = None,
+        dry_run: Annotated[
+            bool, Field(description="Start nothing: answer the plan and the estimate.")
+        ] = False,
+    ) -> Annotated[CallToolResult, GroupResult]:
+        """Restyle one clip in several looks to compare them, or several clips in one look, in one call.
+        COSTS CREDITS for every job (the estimate and caps cover the whole group).
+
+        Up to 12 items. Answers every item (url, credits) and, when all ended, a contact sheet picture
+        comparing them. If the answer is not done, call get_status with its group_id.
+        """
+        arguments.exactly_one(items=items, group_id=group_id)
+        wait = arguments.wait_argument(
+            wait_seconds, default=settings.default_wait_seconds, maximum=settings.max_wait_seconds
+        )
+        offered = await client_roots(ctx) if runtime.client_roots else ()
+        roots = (*settings.allowed_dirs, *offered)
+        who = client_name(ctx)
+        if group_id is not None:
+            return await groups.restyle_continue(
+                runtime,
+                ctx,
+                group_id,
+                wait=wait,
+                download=download,
+                dry_run=dry_run,
+                roots=roots,
+                client_name=who,
+            )
+        return await groups.restyle_new(
+            runtime, ctx, items, wait=wait, download=download, dry_run=dry_run, roots=roots, client_name=who
+        )
+
+    wait = tool_parameters(server, "restyle_many")["properties"]["wait_seconds"]
+    wait["maximum"] = settings.max_wait_seconds
+    wait["description"] = (
+        f"Seconds to wait for the jobs (default {settings.default_wait_seconds:g}, at most "
+        f"{settings.max_wait_seconds:g}; 0 answers at once)."
+    )
