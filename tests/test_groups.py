@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import av
 import pytest
-from conftest import FAST_POLICIES, ProgressLog, call_error, call_ok, result_text, upload
+from conftest import ProgressLog, call_error, call_ok, result_text, upload
 from mcp import Client
 from mcp.types import ImageContent
 
@@ -30,7 +30,7 @@ NOIR, SKETCH, PIXEL, NEON = "1001", "1003", "1004", "1006"
 @pytest.fixture
 async def one_client(settings: Settings) -> AsyncIterator[Client]:
     """One protocol generation is enough here: the group tools add nothing generation-specific."""
-    async with Client(create_server(settings, policies=FAST_POLICIES)) as connected:
+    async with Client(create_server(settings)) as connected:
         yield connected
 
 
@@ -193,7 +193,7 @@ async def test_500044_during_a_group_starts_each_job_once(
 async def test_a_group_over_the_day_cap_is_refused_before_any_job(
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
-    server = create_server(settings.with_changes(max_credits_per_day=100), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(max_credits_per_day=100))
     async with Client(server) as client:
         media_id = await upload(client, clip)
         # One job teaches the estimate (30 credits for the 2 s clip) and counts for the day.
@@ -307,7 +307,7 @@ async def test_items_queued_for_a_slot_start_when_the_group_is_continued(
 async def test_a_url_shared_by_two_items_is_fetched_once_and_no_journal_still_answers(
     settings: Settings, clip: Path, sandbox: SandboxServer
 ) -> None:
-    server = create_server(settings.with_changes(journal_enabled=False), policies=FAST_POLICIES)
+    server = create_server(settings.with_changes(journal_enabled=False))
     async with Client(server) as client:
         media_id = await upload(client, clip)
         first = await call_ok(client, "restyle_video", {"video_media_id": media_id, "restyle_id": NOIR})
