@@ -16,22 +16,21 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import httpx2
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from pixverse_mcp import __version__
 from pixverse_mcp.config import Settings
 from pixverse_mcp.errors import (
     ApiError,
-    BadResponseError,
     ConfigError,
     ConnectError,
     PixVerseError,
-    TimeoutError_,
     TransportError,
     UncertainOutcomeError,
 )
 from pixverse_mcp.fetching import FetchRules, download_to
 from pixverse_mcp.multipart import FileForm, ProgressCallback, UploadSource
+from pixverse_mcp.replies import causes, read_as, transport_error
 from pixverse_mcp.retrying import (
     DEFAULT_POLICIES,
     CallKind,
@@ -59,18 +58,6 @@ _M = TypeVar("_M", bound=BaseModel)
 
 LIST_PAGE_SIZE = 20
 LIST_MAX_PAGES = 50
-
-
-def _read_as(model: type[_M], resp: Any, trace_id: str) -> _M:
-    """Validate `Resp` as a wire model; a reply without the fields it must have is a bad response."""
-    try:
-        return model.model_validate(resp)
-    except ValidationError:
-        raise BadResponseError(
-            "PixVerse answered without the fields its reply must have (for example an id). "
-            "This is usually temporary: try again in a minute.",
-            trace_id=trace_id,
-        ) from None
 
 
 def new_trace_id() -> str:
@@ -324,7 +311,7 @@ class PixVerseClient:
                             return resp
                         if overrides and isinstance(resp, dict):
                             resp = {**resp, **overrides}
-                        return _read_as(model, resp, trace)
+                        return read_as(model, resp, trace)
                     except PixVerseError as exc:
                         # A request that never connected cannot have made a job.
                         lost_in_transit = lost_in_transit or (
@@ -381,41 +368,11 @@ class PixVerseClient:
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             # The model gets a clean sentence; the log keeps the cause (TLS, DNS, refused, reset...).
             # Only the exception's own text: the request's headers (the key) are never printed.
-            log.warning("PixVerse %s %s failed: %s", method, path, _causes(exc))
-            raise _transport_error(exc, self._settings.base_url, trace_id) from exc
+            log.warning("PixVerse %s %s failed: %s", method, path, causes(exc))
+            raise transport_error(exc, self._settings.base_url, trace_id) from exc
         return parse_envelope(
             response.content,
             http_status=response.status_code,
             trace_id=trace_id,
             retry_after=retry_after_seconds(response),
         )
-
-
-def _transport_error(
-    exc: httpx2.HTTPError | httpx2.InvalidURL, base_url: str, trace_id: str
-) -> TransportError:
-    """The error the model reads for an HTTP failure: what happened and what to do, no internals."""
-    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout):
-        return ConnectError(
-            f"Could not connect to PixVerse at {base_url}. Check the network (and PIXVERSE_BASE_URL), "
-            "then try again.",
-            trace_id=trace_id,
-        )
-    if isinstance(exc, httpx2.TimeoutException):
-        return TimeoutError_("PixVerse did not answer in time. Try again in a minute.", trace_id=trace_id)
-    # Broken connections, and replies that cannot be decoded (a bad gzip body, redirect loops).
-    return TransportError(
-        f"The connection to PixVerse broke before its reply arrived ({type(exc).__name__}). "
-        "Try again in a minute.",
-        trace_id=trace_id,
-    )
-
-
-def _causes(exc: BaseException, depth: int = 4) -> str:
-    """An exception and what caused it ("ConnectError: ... <- OSError: [Errno 111] ..."), for the log."""
-    parts: list[str] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(parts) < depth:
-        parts.append(f"{type(seen).__name__}: {seen}"[:300])
-        seen = seen.__cause__ or seen.__context__
-    return " <- ".join(parts)
