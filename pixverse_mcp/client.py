@@ -326,19 +326,11 @@ class PixVerseClient:
                             type(exc).__name__,
                         )
                         raise
-        except ApiError as exc:
+        except (ApiError, ConnectError) as exc:
+            # An answer that does not say "no job" (an ErrCode), or a last attempt that never
+            # connected, after an earlier attempt was lost in transit: that earlier one may have made
+            # the job, so the caller must not start another under a new trace id.
             if kind == "generate" and lost_in_transit:
-                # An earlier attempt may have made the job before its reply was lost; this answer
-                # does not say it did not, so the caller must not start another under a new trace id.
-                raise UncertainOutcomeError(
-                    f"{exc.message} An earlier attempt of this request failed in transit, so PixVerse "
-                    "may have started the job anyway.",
-                    trace_id=exc.trace_id,
-                ) from None
-            raise
-        except ConnectError as exc:
-            if kind == "generate" and lost_in_transit:
-                # The last attempt never connected, but an earlier one was sent: the job may exist.
                 raise UncertainOutcomeError(
                     f"{exc.message} An earlier attempt of this request failed in transit, so PixVerse "
                     "may have started the job anyway.",

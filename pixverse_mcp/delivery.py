@@ -119,13 +119,16 @@ def answer(status: VideoStatus, preview: bytes | None = None, local: Path | None
             ImageContent(type="image", data=base64.b64encode(preview).decode(), mime_type="image/jpeg")
         )
     if local is not None:
-        extra.append(
-            ResourceLink(
-                type="resource_link",
-                uri=local.resolve().as_uri(),
-                name=local.name,
-                mime_type="video/mp4",
-                size=local.stat().st_size,
-            )
-        )
+        extra.append(file_link(local))
     return structured(status, extra)
+
+
+def file_link(local: Path) -> ResourceLink:
+    """A link to a saved video, for clients that open local files."""
+    return ResourceLink(
+        type="resource_link",
+        uri=local.resolve().as_uri(),
+        name=local.name,
+        mime_type="video/mp4",
+        size=local.stat().st_size,
+    )

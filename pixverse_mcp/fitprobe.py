@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from pixverse_mcp.errors import InputError
+from pixverse_mcp.video import container_name as probe_container_name
+from pixverse_mcp.video import packet_span, stream_duration
 
 
 class BinaryReader(Protocol):
@@ -167,16 +169,10 @@ def video_stream(container: Any) -> Any:
 
 
 def container_name(format_name: str, head: bytes) -> str:
-    """Name the container from FFmpeg's demuxer and the first bytes of the file."""
-    if format_name.startswith("mov,mp4"):
-        # FFmpeg reads mp4 and mov with one demuxer; the ftyp box's major brand tells them apart.
-        if head[4:8] == b"ftyp":
-            return "mov" if head[8:12] == b"qt  " else "mp4"
-        return "mov-without-ftyp"
-    if format_name.startswith("matroska"):
-        # The EBML header's DocType says "webm" for WebM files, "matroska" for mkv.
-        return "webm" if b"webm" in head else "matroska"
-    return format_name.split(",")[0]
+    """The container's name as fitting reports it: the upload probe's, with a name of its own for an
+    old QuickTime layout without an ftyp box (which restyle does not take as mov)."""
+    name = probe_container_name(format_name, head)
+    return "mov-without-ftyp" if name.startswith("mov,mp4") else name
 
 
 def _rotation(matrix: tuple[int, ...] | None, frame_rotation: float) -> int:
@@ -193,34 +189,6 @@ def _display_matrix(frame: Any) -> tuple[tuple[int, ...] | None, float]:
         if side_data.type == Type.DISPLAYMATRIX and len(bytes(side_data)) >= 36:
             return struct.unpack("=9i", bytes(side_data)[:36]), float(frame.rotation)
     return None, 0.0
-
-
-def _duration(container: Any, stream: Any) -> float | None:
-    if container.duration and container.duration > 0:
-        return float(container.duration) / 1_000_000  # AV_TIME_BASE
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    return None
-
-
-def _duration_by_demuxing(container: Any, stream: Any) -> float | None:
-    """Last resort for streams without a length: the span of the packets' timestamps."""
-    first = last = None
-    count = 0
-    for packet in container.demux(stream):
-        if not packet.size:
-            continue
-        count += 1
-        if packet.pts is not None and packet.time_base is not None:
-            begin = float(packet.pts * packet.time_base)
-            end = begin + float((packet.duration or 0) * packet.time_base)
-            first = begin if first is None else min(first, begin)
-            last = end if last is None else max(last, end)
-    rate = stream.average_rate or stream.guessed_rate
-    spans = [last - first] if first is not None and last is not None and last > first else []
-    if count and rate:
-        spans.append(float(count / rate))
-    return max(spans) if spans else None
 
 
 def probe_clip(source: Source) -> ClipInfo:
@@ -267,7 +235,7 @@ def probe_clip(source: Source) -> ClipInfo:
             )
         codec = str(context.name or "unknown")
         _check_picture_size(label, int(context.width or 0), int(context.height or 0))  # before decoding
-        duration = _duration(container, stream)
+        duration = stream_duration(container, stream)
         start = container.start_time
         start_time = float(start) / 1_000_000 if start is not None else 0.0  # AV_TIME_BASE
         try:
@@ -293,7 +261,7 @@ def probe_clip(source: Source) -> ClipInfo:
     if duration is None:
         with open_input(source) as container:
             try:
-                duration = _duration_by_demuxing(container, video_stream(container))
+                duration = packet_span(container, video_stream(container))
             except (av.error.FFmpegError, ValueError) as exc:
                 raise unreadable(source, reason(exc)) from exc
     if duration is None or duration <= 0:

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp.types import CallToolResult, ImageContent, ResourceLink
+from mcp.types import CallToolResult, ImageContent
 
 from pixverse_mcp import jobs
 from pixverse_mcp.bookkeeping import record, status_update
 from pixverse_mcp.budget import CallBudget, CallProgress
 from pixverse_mcp.contactsheet import MAX_SHEET_BYTES, SheetRow, make_contact_sheet
-from pixverse_mcp.delivery import SAVE_RESERVE_SECONDS, structured
+from pixverse_mcp.delivery import SAVE_RESERVE_SECONDS, file_link, structured
 from pixverse_mcp.fetching import FetchRules
 from pixverse_mcp.groupanswer import ItemView, group_result, sheet_label, views_of
 from pixverse_mcp.grouprun import GroupRun
@@ -99,16 +99,7 @@ def _result(answer: GroupResult, sheet: bytes | None, views: list[ItemView]) -> 
     for view in views:
         path = view.result_path()
         if path is not None and Path(path).is_file():
-            local = Path(path)
-            extra.append(
-                ResourceLink(
-                    type="resource_link",
-                    uri=local.resolve().as_uri(),
-                    name=local.name,
-                    mime_type="video/mp4",
-                    size=local.stat().st_size,
-                )
-            )
+            extra.append(file_link(Path(path)))
     return structured(answer, extra)
 
 

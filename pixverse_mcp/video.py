@@ -56,7 +56,7 @@ class UnreadableVideo(Exception):
         self.detail = detail
 
 
-def _container_name(format_name: str, head: bytes) -> str:
+def container_name(format_name: str, head: bytes) -> str:
     """Name the container from FFmpeg's demuxer and the first bytes of the file."""
     if format_name.startswith("mov,mp4"):
         # FFmpeg reads mp4 and mov with one demuxer; the ftyp box's major brand tells them apart.
@@ -69,7 +69,7 @@ def _container_name(format_name: str, head: bytes) -> str:
     return format_name.split(",")[0]
 
 
-def _duration(container: Any, stream: Any) -> float | None:
+def stream_duration(container: Any, stream: Any) -> float | None:
     """The clip's length in seconds from the container, else the stream, else the frame count."""
     if container.duration and container.duration > 0:
         return float(container.duration) / 1_000_000  # AV_TIME_BASE
@@ -88,28 +88,31 @@ def _open(view: FileView) -> Any:
 
 
 def _duration_by_demuxing(file: LocalFile) -> float | None:
-    """Last resort: the span of the video packets' timestamps, or their count over the frame rate.
-
-    Only demuxes (no decoding), in a fresh open: raw streams cannot seek back to the start.
-    """
+    """Last resort: demux (no decoding) in a fresh open, since raw streams cannot seek back."""
     with _open(file.reader()) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        start: float | None = None
-        end: float | None = None
-        count = 0
-        for packet in container.demux(stream):
-            if not packet.size:
-                continue
-            count += 1
-            if packet.pts is None or packet.time_base is None:
-                continue
-            begin = float(packet.pts * packet.time_base)
-            finish = begin + float((packet.duration or 0) * packet.time_base)
-            start = begin if start is None else min(start, begin)
-            end = finish if end is None else max(end, finish)
-    # Raw streams carry no packet durations, so the timestamp span misses the last frame; the
-    # frame count over the rate does not. Take the longer (the safer for a length limit).
+        return packet_span(container, container.streams.video[0])
+
+
+def packet_span(container: Any, stream: Any) -> float | None:
+    """The span of a stream's packet timestamps, or their count over the frame rate: the longer.
+
+    Raw streams carry no packet durations, so the timestamp span misses the last frame; the frame
+    count over the rate does not. The longer is the safer for a length limit.
+    """
+    rate = stream.average_rate or stream.guessed_rate
+    start: float | None = None
+    end: float | None = None
+    count = 0
+    for packet in container.demux(stream):
+        if not packet.size:
+            continue
+        count += 1
+        if packet.pts is None or packet.time_base is None:
+            continue
+        begin = float(packet.pts * packet.time_base)
+        finish = begin + float((packet.duration or 0) * packet.time_base)
+        start = begin if start is None else min(start, begin)
+        end = finish if end is None else max(end, finish)
     spans = [end - start] if start is not None and end is not None and end > start else []
     if count and rate:
         spans.append(float(count / rate))
@@ -153,7 +156,7 @@ def probe_file(file: LocalFile) -> VideoProbe:
         width = int(stream.codec_context.width or 0)
         height = int(stream.codec_context.height or 0)
         codec = str(stream.codec_context.name or "unknown")
-        duration = _duration(container, stream)
+        duration = stream_duration(container, stream)
         # Decode one frame: a file whose header is fine but whose picture is broken is caught
         # here instead of after a paid upload. It also fills in a size the header lacked.
         try:
@@ -174,7 +177,7 @@ def probe_file(file: LocalFile) -> VideoProbe:
         raise UnreadableVideo("its length cannot be determined")
     return VideoProbe(
         path=file.path,
-        container=_container_name(format_name, head),
+        container=container_name(format_name, head),
         format_name=format_name,
         duration_seconds=duration,
         width=width,
