@@ -32,11 +32,13 @@ except ImportError:  # pragma: no cover - a plain `python bench/run.py`: move in
     dev.ensure_venv()
     os.execv(str(dev.PYTHON), [str(dev.PYTHON), __file__, *sys.argv[1:]])
 
+import budget
 import cold_start
 import compare
 import completion
 import context
 import fit
+import journal
 import overhead
 import peer
 import throughput
@@ -155,6 +157,8 @@ async def _main(quick: bool, skip_peer: bool) -> int:
         await measure("7. Context cost", lambda: context.run(work))
         await measure("8. Fit", lambda: fit.run(work, 3 if quick else 5))
         await measure("9. Compare looks", lambda: compare.run(work, 2 if quick else 4, 3.0 if quick else 5.0))
+        await measure("10. Journal overhead", lambda: journal.run(work, 100 if quick else 300))
+        await measure("11. Time budget", lambda: budget.run(work))
 
     loads.append(os.getloadavg()[0])
     report = _report(sections, f"{machine}. {_load_note(loads)}", peer_note, started, quick)
