@@ -12,8 +12,11 @@ import logging
 from dataclasses import dataclass
 
 import anyio
+from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import NoBackChannelError
+from mcp.types import ElicitRequest, ElicitRequestFormParams, ElicitResult, InputRequiredResult
 from pydantic import BaseModel, Field
 
 from pixverse_mcp import spend
@@ -25,6 +28,20 @@ log = logging.getLogger(__name__)
 
 BALANCE_SECONDS = 5.0
 """Reading the balance for an answer or the question; past this it is left out."""
+
+
+CONFIRM_KEY = "spend_confirmation"
+"""The key of the spending question in a 2026-07-28 `InputRequiredResult`."""
+
+
+class NeedsInput(Exception):
+    """The question must reach the user as an `InputRequiredResult` (clients of the 2026-07-28
+    protocol, which has no server-to-client requests mid-call): the tool answers with `result`, and
+    the client calls again with the user's answer in `input_responses`."""
+
+    def __init__(self, result: InputRequiredResult) -> None:
+        super().__init__("the spending question is asked first")
+        self.result = result
 
 
 class GoAhead(BaseModel):
@@ -97,11 +114,29 @@ async def _confirm(runtime: Runtime, ctx: Context, estimate: spend.Estimate) -> 
     capabilities = ctx.client_capabilities
     if capabilities is None or capabilities.elicitation is None:
         return spend.NOT_ASKED
+    responses = ctx.input_responses or {}
+    if CONFIRM_KEY in responses:  # the call again, with the user's answer (2026-07-28)
+        given = responses[CONFIRM_KEY]
+        content = given.content if isinstance(given, ElicitResult) else None
+        agreed = isinstance(given, ElicitResult) and given.action == "accept"
+        if agreed and (content or {}).get("go_ahead", True) is not False:
+            return None
+        raise ToolError(spend.DECLINED)
     question = spend.confirmation_question(estimate, await balance_total(runtime))
     # No answer in time starts nothing (PIXVERSE_CONFIRM_TIMEOUT_SECONDS).
     with anyio.move_on_after(runtime.settings.confirm_timeout_seconds):
         try:
             answer = await ctx.elicit(question, GoAhead)
+        except NoBackChannelError:
+            # 2026-07-28: the question goes out with the answer; the client calls again with the reply.
+            request = ElicitRequest(
+                params=ElicitRequestFormParams(
+                    message=question, requested_schema=render_elicitation_schema(GoAhead)
+                )
+            )
+            raise NeedsInput(
+                InputRequiredResult(input_requests={CONFIRM_KEY: request}, request_state="spend")
+            ) from None
         except Exception as exc:  # a client that declared the capability but cannot take the question
             log.info("the spending question could not be asked: %s", type(exc).__name__)
             raise ToolError(

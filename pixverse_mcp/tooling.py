@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -30,6 +30,7 @@ from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 
 from pixverse_mcp.client import last_trace_id
 from pixverse_mcp.errors import PixVerseError
+from pixverse_mcp.spendguard import NeedsInput
 
 log = logging.getLogger("pixverse_mcp.tools")
 
@@ -131,7 +132,11 @@ def register(
         @functools.wraps(fn)
         async def run(*args: P.args, **kwargs: P.kwargs) -> R:
             with tool_call(name):
-                return await fn(*args, **kwargs)
+                try:
+                    return await fn(*args, **kwargs)
+                except NeedsInput as needed:
+                    # The user must answer first (2026-07-28); the client calls again with it.
+                    return cast(R, needed.result)
 
         server.add_tool(
             run, name=name, title=title, description=clean_doc(fn), annotations=annotations, meta=meta

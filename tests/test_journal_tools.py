@@ -166,9 +166,11 @@ async def test_the_spending_question(
     callback: Any,
     started: bool,
     needle: str | None,
+    mode: str,
 ) -> None:
+    # Both protocol generations: mid-call elicitation (handshake era), input_required (2026-07-28).
     asking = journal_settings.with_changes(confirm_spend="ask")
-    async with Client(create_server(asking), mode="legacy", elicitation_callback=callback) as client:
+    async with Client(create_server(asking), mode=mode, elicitation_callback=callback) as client:
         media_id = await upload(client, clip)
         args = {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 0}
         if started:
