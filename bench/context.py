@@ -114,7 +114,11 @@ async def run(workdir: Path) -> Section:
     )
     async with Client(create_server(settings)) as client:
         listed = await client.list_tools()
-    tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools]
+    # `_meta` (the viewer's binding) is for the host, not the model: it is counted apart.
+    tools = [
+        t.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"meta"}) for t in listed.tools
+    ]
+    metas = sum(len(wire_json(t.meta)) for t in listed.tools if t.meta)
     counted = [t for t in tools if t["name"] in GOAL_TOOLS]
     others = [t for t in tools if t["name"] not in GOAL_TOOLS]
     missing = sorted(set(GOAL_TOOLS) - {t["name"] for t in counted})
@@ -123,6 +127,7 @@ async def run(workdir: Path) -> Section:
     say(f"  tools/list: {len(tools)} tools, {_size(everything)}")
 
     section.row(f"tools/list reply, tools array of all {len(tools)} tools", _size(everything))
+    section.row("besides: `_meta` for hosts (the viewer's binding, not shown to the model)", f"{metas:,} B")
     section.row(
         f"the {len(counted)} restyle tools ({', '.join(GOAL_TOOLS)})"
         + (f"; missing: {', '.join(missing)}" if missing else ""),

@@ -92,9 +92,9 @@ class Runtime:
                 await anyio.to_thread.run_sync(sandbox.start)
                 settings = settings.with_changes(base_url=sandbox.base_url, api_key=SecretStr(config.api_key))
                 log.info("sandbox mode: the PixVerse sandbox is serving at %s", sandbox.base_url)
+            # Opened on first use, not here: a server start (until tools/list) should not pay for it.
             journal = _journal(settings)
             stack.push_async_callback(journal.close)
-            await journal.open()
             log.info("job journal: %s", journal.location)
             client = PixVerseClient(settings)
             stack.push_async_callback(client.aclose)
