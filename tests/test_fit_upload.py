@@ -145,3 +145,54 @@ async def test_audio_only_and_garbage_are_refused_even_with_fit(
     junk.write_bytes(b"not a video at all" * 100)
     text = await call_error(fit_client, "upload_video", {"path": str(junk), "fit": True})
     assert "could not be read" in text and _uploads(sandbox) == 0
+
+
+def _hevc_mov(videos: Path) -> Path:
+    return make_clip(
+        videos / "phone.mov", seconds=17, width=64, height=48, fps=2, video_codec="libx265", audio=True
+    )
+
+
+def _vfr_mkv(videos: Path) -> Path:
+    times = [0.0, 0.033, 0.1, 0.5, 0.533, 1.0, 1.04, 1.9, 2.5]
+    return make_clip(videos / "screen.mkv", seconds=3, width=96, height=64, frame_times=times, audio=True)
+
+
+def _over_50_mb(videos: Path) -> Path:
+    return make_clip(
+        videos / "big.mp4", seconds=12, width=480, height=270, fps=24, pattern="noise", bitrate=36_400_000
+    )
+
+
+def _long_1080p(videos: Path) -> Path:
+    return make_clip(videos / "long1080.mp4", seconds=40, width=1920, height=1080, fps=1)
+
+
+@pytest.mark.parametrize(
+    ("make", "changed"),
+    [
+        (_hevc_mov, "HEVC + AAC in mov -> H.264 + AAC in mp4"),
+        (_vfr_mkv, "in matroska -> H.264 + AAC in mp4"),
+        (_over_50_mb, "size:"),
+        (_long_1080p, "length: 40.0 s"),
+    ],
+    ids=["hevc-mov", "vfr-mkv", "over-50-mb", "40s-1080p"],
+)
+async def test_real_clips_are_fitted_and_restyled_end_to_end(
+    fit_client: Client, sandbox: SandboxServer, videos: Path, make: object, changed: str
+) -> None:
+    source = make(videos)  # type: ignore[operator]
+    refused = await call_error(fit_client, "upload_video", {"path": str(source)})
+    assert "fit=true" in refused
+    uploaded = await call_ok(fit_client, "upload_video", {"path": str(source), "fit": True})
+    assert any(changed in line for line in uploaded["changes"]), uploaded["changes"]
+    copy = probe_clip(Path(uploaded["copy_path"]))
+    assert copy.container == "mp4" and copy.video_codec == "h264" and copy.rotation == 0
+    assert copy.duration_seconds < 16 and copy.size_bytes < 50 * 1024 * 1024
+    assert max(copy.width, copy.height) <= 1920
+    done = await call_ok(
+        fit_client,
+        "restyle_video",
+        {"video_media_id": uploaded["media_id"], "restyle_prompt": "film noir", "wait_seconds": 14},
+    )
+    assert done["status"] == "succeeded"
