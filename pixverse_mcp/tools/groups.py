@@ -8,7 +8,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from pixverse_mcp import arguments, groups
+from pixverse_mcp import arguments
 from pixverse_mcp.groupplan import ITEMS_SCHEMA
 from pixverse_mcp.results import GroupResult
 from pixverse_mcp.runtime import Runtime
@@ -60,6 +60,10 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
         offered = await client_roots(ctx) if runtime.client_roots else ()
         roots = (*settings.allowed_dirs, *offered)
         who = client_name(ctx)
+        # Imported on first use: the group machinery (cuts, joins, the contact sheet) is not needed
+        # to start the server and answer tools/list.
+        from pixverse_mcp import groups
+
         if group_id is not None:
             return await groups.restyle_continue(
                 runtime,

@@ -17,7 +17,6 @@ from pixverse_mcp.catalog import CatalogCache
 from pixverse_mcp.client import new_trace_id
 from pixverse_mcp.delivery import structured
 from pixverse_mcp.errors import InputError, PixVerseError
-from pixverse_mcp.groups import follow_group
 from pixverse_mcp.journal import request_key
 from pixverse_mcp.restyle import follow, start_restyle
 from pixverse_mcp.results import JobStatus, RestyleResult, VideoStatus
@@ -160,6 +159,8 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
         runtime.api.require_key()
         if group_id is not None:
             offered = await client_roots(ctx) if runtime.client_roots else ()
+            from pixverse_mcp.groups import follow_group  # on first use: see tools/groups.py
+
             return await follow_group(
                 runtime,
                 ctx,
