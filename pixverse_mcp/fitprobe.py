@@ -21,8 +21,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from pixverse_mcp.errors import InputError
+from pixverse_mcp.video import OPEN_OPTIONS, packet_span, stream_duration
 from pixverse_mcp.video import container_name as probe_container_name
-from pixverse_mcp.video import packet_span, stream_duration
 
 
 class BinaryReader(Protocol):
@@ -43,10 +43,7 @@ MAX_FIT_INPUT_SECONDS = 20 * 60.0
 MAX_FIT_INPUT_SIDE = 8192
 MAX_FIT_INPUT_PIXELS = 7680 * 4320  # 8K UHD: a larger picture would hold too much in the decoder
 
-# Demuxers FFmpeg may use on a user's file. Anything else (notably playlist formats such as HLS
-# or concat, which make FFmpeg open further files or URLs) is refused as unreadable.
-_DEMUXERS = "mov,matroska,webm,avi,flv,mpegts,mpeg,asf,ogg,gif,mp3,wav,aac,flac,ivf,h264,hevc"
-OPEN_OPTIONS = {"format_whitelist": _DEMUXERS, "protocol_whitelist": "file"}
+# The demuxer and protocol whitelists (OPEN_OPTIONS) are the upload probe's, from video.py.
 _ATTACHED_PICTURE = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art shows up as a video stream
 
 
