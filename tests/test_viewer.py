@@ -26,6 +26,8 @@ from pydantic import SecretStr
 
 from pixverse_mcp.apps import VIEW_URI, fetch
 from pixverse_mcp.config import Settings
+from pixverse_mcp.errors import PixVerseError
+from pixverse_mcp.fetching import FetchRules
 from pixverse_mcp.sandbox import SandboxServer
 from pixverse_mcp.server import create_server
 
@@ -298,14 +300,20 @@ async def test_viewer_media_bounds_what_a_hostile_media_host_sends(
 
 
 async def test_private_addresses_are_read_only_when_the_api_itself_is_local(hostile_pixverse: str) -> None:
-    with pytest.raises(Exception, match="private or loopback"):
-        await fetch.read_media(f"{hostile_pixverse}/octets.mp4", allow_private=False)
+    public_api = FetchRules.for_base_url("https://app-api.pixverse.ai")
+    with pytest.raises(PixVerseError, match=r"internal|loopback|private"):
+        await fetch.read_media(f"{hostile_pixverse}/octets.mp4", rules=public_api)
+    local_api = FetchRules.for_base_url(hostile_pixverse)
     assert (
-        await fetch.read_media(f"{hostile_pixverse}/octets.mp4", allow_private=True)
+        await fetch.read_media(f"{hostile_pixverse}/octets.mp4", rules=local_api)
     ).data == b"small video bytes"
-    for url in ("http://localhost:1/x", "http://10.0.0.8/x", "http://169.254.169.254/x", "http://[::1]/x"):
-        assert fetch.is_private_host(url)
-    assert not fetch.is_private_host("https://media.pixverse.ai/x.mp4")
+    # A host NAME that resolves to loopback is refused too (the address is resolved, then pinned).
+    named = f"{hostile_pixverse}/octets.mp4".replace("127.0.0.1", "localhost")
+    with pytest.raises(PixVerseError, match=r"internal|loopback|private"):
+        await fetch.read_media(named, rules=public_api)
+    for url in ("http://10.0.0.8/x", "http://169.254.169.254/x", "http://[::1]/x"):
+        with pytest.raises(PixVerseError):
+            await fetch.read_media(url, rules=local_api)
     assert fetch.is_direct("https://media.pixverse.ai/a%2Fb.mp4")
     assert not fetch.is_direct("http://media.pixverse.ai/a.mp4")
     assert not fetch.is_direct("https://media.pixverse.ai.evil.example/a.mp4")

@@ -8,22 +8,21 @@ only pictures and videos, at most `max_bytes`, a few redirects, bounded in time.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
 
 from pixverse_mcp import __version__
 from pixverse_mcp.errors import InputError, TimeoutError_, TransportError
+from pixverse_mcp.fetching import FetchRules, open_stream
 
 MEDIA_HOSTS = ("https://media.pixverse.ai", "https://media.pixverseai.cn")
 """Origins PixVerse serves uploads, results and style covers from; the view may load them directly."""
 
 MAX_MEDIA_BYTES = 8 * 1024 * 1024
 MAX_URL_CHARS = 4096
-MAX_REDIRECTS = 3
 CONNECT_SECONDS = 10.0
 TOTAL_SECONDS = 45.0
 CHUNK_BYTES = 256 * 1024
@@ -81,18 +80,6 @@ def is_direct(url: str, hosts: tuple[str, ...] = MEDIA_HOSTS) -> bool:
     return origin in hosts
 
 
-def is_private_host(url: str) -> bool:
-    """A literal loopback, private or link-local address (or localhost): never a public CDN."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
-
-
 def _media_type(content_type: str, url: str) -> str | None:
     declared = content_type.split(";", 1)[0].strip().lower()
     if declared in PLAYABLE_TYPES:
@@ -105,15 +92,16 @@ def _media_type(content_type: str, url: str) -> str | None:
 
 
 async def read_media(
-    url: str, *, max_bytes: int = MAX_MEDIA_BYTES, allow_private: bool = False, read_seconds: float = 30.0
+    url: str, *, rules: FetchRules, max_bytes: int = MAX_MEDIA_BYTES, read_seconds: float = 30.0
 ) -> Media:
     """Read a picture or video of at most `max_bytes` from `url` into memory.
 
     Args:
         url: where PixVerse (or the sandbox) said the file is.
+        rules: the same address rules as every fetch of a finished video (`fetching.FetchRules`):
+            host names resolved and internal addresses refused (loopback only when the API itself is
+            on loopback), the checked address pinned, redirects followed by hand and checked alike.
         max_bytes: the hard cap; a larger file is refused as soon as that is known.
-        allow_private: allow loopback and private addresses (the sandbox serves from loopback);
-            off for PixVerse, so a hostile reply cannot point the server at its own network.
         read_seconds: the longest wait for any one read.
     """
     current = checked_url(url)
@@ -121,16 +109,13 @@ async def read_media(
     headers = {"User-Agent": f"pixverse-restyle-mcp/{__version__}"}
     try:
         with anyio.fail_after(TOTAL_SECONDS):
-            async with httpx2.AsyncClient(timeout=timeout, headers=headers, follow_redirects=False) as http:
-                for _ in range(MAX_REDIRECTS + 1):
-                    if not allow_private and is_private_host(current):
-                        raise InputError("The media URL points at a private or loopback address; not read.")
-                    async with http.stream("GET", current) as response:
-                        if response.is_redirect and "location" in response.headers:
-                            current = checked_url(urljoin(current, response.headers["location"]))
-                            continue
-                        return await _read_body(response, current, max_bytes)
-                raise TransportError(f"The media URL redirected more than {MAX_REDIRECTS} times; not read.")
+            async with (
+                httpx2.AsyncClient(
+                    timeout=timeout, headers=headers, follow_redirects=False, trust_env=False
+                ) as http,
+                open_stream(http, current, rules) as (response, final),
+            ):
+                return await _read_body(response, final, max_bytes)
     except TimeoutError:
         raise TimeoutError_(f"Reading the media took over {TOTAL_SECONDS:g} s; try again.") from None
     except httpx2.TimeoutException:

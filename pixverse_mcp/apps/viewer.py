@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from pixverse_mcp import arguments, jobs
 from pixverse_mcp.apps import fetch
 from pixverse_mcp.errors import InputError
+from pixverse_mcp.fetching import FetchRules
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.tooling import tool_call
@@ -180,7 +181,7 @@ class ViewerApps(Apps):
                     return _answer(info)
                 client = runtime.api
                 async with self._reads:
-                    media = await fetch.read_media(url, allow_private=fetch.is_private_host(client.base_url))
+                    media = await fetch.read_media(url, rules=FetchRules.for_base_url(client.base_url))
                 info = ViewerMedia(
                     kind=kind,
                     id=str(checked),
