@@ -13,7 +13,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from mcp import Client
 from mcp.types import CallToolResult
-from pg import PostgresCluster
+from pg import PostgresCluster, postgres_bin
 from pydantic import SecretStr
 
 from pixverse_mcp.config import RetryWaits, Settings
@@ -57,9 +57,23 @@ def sandbox_server() -> Iterator[SandboxServer]:
         yield server
 
 
+def needs_system_package(available: bool, what: str) -> None:
+    """A test that needs a system package: on CI (which installs it) its absence fails the test;
+    on a developer's machine the test is skipped with the line that installs it."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing; .ci/run installs it")
+    pytest.skip(f"{what} is not installed here (CI installs it; to run this test too: {what})")
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     """A throwaway PostgreSQL cluster, started on first use and removed at the end of the session."""
+    try:
+        postgres_bin()
+    except RuntimeError:
+        needs_system_package(False, "apt-get install -y postgresql")
     cluster = PostgresCluster()
     try:
         cluster.start()

@@ -271,3 +271,17 @@ def test_print_config_refuses_a_url_that_is_not_http(capsys: pytest.CaptureFixtu
 def test_the_readme_shows_print_config() -> None:
     assert re.search(r"pixverse-mcp --print-config", README)
     assert "uvx pixverse-restyle-mcp" in README
+
+
+def test_a_missing_system_package_fails_on_ci_and_is_skipped_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conftest import needs_system_package
+
+    needs_system_package(True, "apt-get install -y chromium")  # present: nothing happens
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"\.ci/run installs it"):
+        needs_system_package(False, "apt-get install -y chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        needs_system_package(False, "apt-get install -y chromium")

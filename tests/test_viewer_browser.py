@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from conftest import needs_system_package
 from mcp import Client
 from mcp.client import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
@@ -50,6 +51,7 @@ def browser() -> Iterator[Browser]:
     # One browser for every browser test (they all live in this module). Module-scoped, not
     # session-scoped: Playwright's sync API keeps an event loop running on this thread while it is
     # open, which the anyio tests of later modules could not start theirs beside.
+    needs_system_package(Path(CHROMIUM).exists(), "apt-get install -y chromium")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
