@@ -23,6 +23,7 @@ from pixverse_mcp import spend
 from pixverse_mcp.errors import PixVerseError
 from pixverse_mcp.journal import JobStart
 from pixverse_mcp.runtime import Runtime
+from pixverse_mcp.tooling import NeedsInput
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,6 @@ BALANCE_SECONDS = 5.0
 
 CONFIRM_KEY = "spend_confirmation"
 """The key of the spending question in a 2026-07-28 `InputRequiredResult`."""
-
-
-class NeedsInput(Exception):
-    """The question must reach the user as an `InputRequiredResult` (clients of the 2026-07-28
-    protocol, which has no server-to-client requests mid-call): the tool answers with `result`, and
-    the client calls again with the user's answer in `input_responses`."""
-
-    def __init__(self, result: InputRequiredResult) -> None:
-        super().__init__("the spending question is asked first")
-        self.result = result
 
 
 class GoAhead(BaseModel):

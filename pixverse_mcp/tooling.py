@@ -30,12 +30,24 @@ from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 
 from pixverse_mcp.client import last_trace_id
 from pixverse_mcp.errors import PixVerseError
-from pixverse_mcp.spendguard import NeedsInput
 
 log = logging.getLogger("pixverse_mcp.tools")
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=True)
 """The annotations of a free tool that only reads."""
+PAID = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True)
+"""The annotations of a tool that starts paid jobs: every call may cost credits."""
+
+
+class NeedsInput(Exception):
+    """A tool needs the user's answer before it can go on, and the client speaks the 2026-07-28
+    protocol (no server-to-client requests mid-call): the tool answers with `result`, an
+    `InputRequiredResult`, and the client calls again with the answer in `input_responses`."""
+
+    def __init__(self, result: InputRequiredResult) -> None:
+        super().__init__("the user's answer is needed first")
+        self.result = result
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

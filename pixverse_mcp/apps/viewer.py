@@ -35,7 +35,6 @@ from mcp.types import (
     CallToolResult,
     EmbeddedResource,
     TextContent,
-    ToolAnnotations,
 )
 from pydantic import BaseModel, Field, WithJsonSchema
 
@@ -45,7 +44,7 @@ from pixverse_mcp.errors import InputError
 from pixverse_mcp.fetching import FetchRules
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.runtime import Runtime
-from pixverse_mcp.tooling import tool_call
+from pixverse_mcp.tooling import READ_ONLY, tool_call
 from pixverse_mcp.wire import JobState
 
 log = logging.getLogger(__name__)
@@ -118,14 +117,13 @@ class ViewerApps(Apps):
 
     def _add_tools(self) -> None:
         runtime = self._runtime
-        read_only = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=True)
 
         @self.tool(
             resource_uri=VIEW_URI,
             visibility=["app"],
             name="viewer_job_status",
             title="Viewer: a job's status",
-            annotations=read_only,
+            annotations=READ_ONLY,
         )
         async def viewer_job_status(
             video_id: Annotated[Any, arguments.ID_SCHEMA, Field(description="The job's video_id.")],
@@ -145,7 +143,7 @@ class ViewerApps(Apps):
             visibility=["app"],
             name="viewer_media",
             title="Viewer: a video or picture",
-            annotations=read_only,
+            annotations=READ_ONLY,
         )
         async def viewer_media(
             kind: Annotated[

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult
 from pydantic import Field
 
 from pixverse_mcp import arguments
 from pixverse_mcp.groupplan import ITEMS_SCHEMA
 from pixverse_mcp.results import GroupResult
 from pixverse_mcp.runtime import Runtime
-from pixverse_mcp.tooling import PixVerseServer, register, tool_parameters
-from pixverse_mcp.tools.restyling import DownloadArg, WaitArg, client_name
+from pixverse_mcp.tooling import PAID, PixVerseServer, register
+from pixverse_mcp.tools.restyling import DownloadArg, WaitArg, client_name, publish_wait_bounds
 from pixverse_mcp.tools.upload import client_roots
 
 
@@ -24,9 +24,7 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
     @register(
         server,
         title="Restyle several clips or looks (costs credits)",
-        annotations=ToolAnnotations(
-            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
-        ),
+        annotations=PAID,
     )
     async def restyle_many(
         ctx: Context,
@@ -79,9 +77,4 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
             runtime, ctx, items, wait=wait, download=download, dry_run=dry_run, roots=roots, client_name=who
         )
 
-    wait = tool_parameters(server, "restyle_many")["properties"]["wait_seconds"]
-    wait["maximum"] = settings.max_wait_seconds
-    wait["description"] = (
-        f"Seconds to wait for the jobs (default {settings.default_wait_seconds:g}, at most "
-        f"{settings.max_wait_seconds:g}; 0 answers at once)."
-    )
+    publish_wait_bounds(server, runtime, "restyle_many", what="the jobs")

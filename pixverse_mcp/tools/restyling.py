@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult
 from pydantic import Field
 
 from pixverse_mcp import arguments
@@ -22,7 +22,7 @@ from pixverse_mcp.restyle import follow, start_restyle
 from pixverse_mcp.results import JobStatus, RestyleResult, VideoStatus
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.spendguard import SpendCheck, balance_total, check_spend
-from pixverse_mcp.tooling import READ_ONLY, PixVerseServer, register, tool_parameters
+from pixverse_mcp.tooling import PAID, READ_ONLY, PixVerseServer, register, tool_parameters
 from pixverse_mcp.tools.upload import client_roots
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,7 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
     @register(
         server,
         title="Restyle a video (costs credits)",
-        annotations=ToolAnnotations(
-            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
-        ),
+        annotations=PAID,
     )
     async def restyle_video(
         ctx: Context,
@@ -181,19 +179,19 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
             started_here=False,
         )
 
-    _publish_wait_bounds(server, runtime)
-
-
-def _publish_wait_bounds(server: PixVerseServer, runtime: Runtime) -> None:
-    """Put this server's default and longest wait into the wait_seconds schemas, from the settings."""
-    settings = runtime.settings
     for name in ("restyle_video", "get_status"):
-        wait = tool_parameters(server, name)["properties"]["wait_seconds"]
-        wait["maximum"] = settings.max_wait_seconds
-        wait["description"] = (
-            f"Seconds to wait for the job to end (default {settings.default_wait_seconds:g}, "
-            f"at most {settings.max_wait_seconds:g}; 0 answers at once)."
-        )
+        publish_wait_bounds(server, runtime, name, what="the job to end")
+
+
+def publish_wait_bounds(server: PixVerseServer, runtime: Runtime, name: str, *, what: str) -> None:
+    """Put this server's default and longest wait into a tool's wait_seconds schema, from the settings."""
+    settings = runtime.settings
+    wait = tool_parameters(server, name)["properties"]["wait_seconds"]
+    wait["maximum"] = settings.max_wait_seconds
+    wait["description"] = (
+        f"Seconds to wait for {what} (default {settings.default_wait_seconds:g}, "
+        f"at most {settings.max_wait_seconds:g}; 0 answers at once)."
+    )
 
 
 async def _check_restyle_id(catalog: CatalogCache, restyle_id: int, budget: CallBudget) -> None:
