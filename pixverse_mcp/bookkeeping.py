@@ -8,13 +8,12 @@ faults and never raises for them.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable
 from typing import Any
 
 import anyio
 
-from pixverse_mcp.journal import JobStart, StatusUpdate, request_key
+from pixverse_mcp.journal import JobStart, StatusUpdate, records, request_key
 from pixverse_mcp.localfile import LocalFile
 from pixverse_mcp.results import VideoStatus
 from pixverse_mcp.runtime import Runtime, UploadedSource
@@ -22,7 +21,6 @@ from pixverse_mcp.wire import JobState
 
 WRITE_SECONDS = 5.0
 """The longest a journal write may hold up a tool call."""
-FINGERPRINT_CHUNK = 1024 * 1024
 
 
 async def record(write: Awaitable[Any]) -> None:
@@ -32,18 +30,8 @@ async def record(write: Awaitable[Any]) -> None:
 
 
 def fingerprint(file: LocalFile) -> str:
-    """sha256 of the size and the first and last MiB, read from the open file (never the name again).
-
-    The journal's own `file_fingerprint` gives the same value for a path. Blocking: run it in a thread.
-    """
-    size = file.size
-    digest = hashlib.sha256()
-    digest.update(str(size).encode() + b"\n")
-    digest.update(file.read_at(0, min(size, FINGERPRINT_CHUNK)))
-    if size > FINGERPRINT_CHUNK:
-        tail = max(size - FINGERPRINT_CHUNK, FINGERPRINT_CHUNK)
-        digest.update(file.read_at(tail, size - tail))
-    return f"sha256:{digest.hexdigest()}"
+    """The journal's fingerprint of an opened file, read from it (never the name again). Blocking."""
+    return records.fingerprint(file.size, file.read_at)
 
 
 async def job_start(

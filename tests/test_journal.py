@@ -389,3 +389,16 @@ async def test_hostile_values_are_bounded(store: Store, caplog: pytest.LogCaptur
     assert (job.seed, job.credits, job.status_code, job.source_seconds) == (None, None, None, None)
     assert await spend.estimate(journal, 5.0) == spend.estimate_from([], 5.0)
     assert not warnings(caplog)
+
+
+def test_a_file_has_one_fingerprint_by_path_or_by_its_open_descriptor(tmp_path: Path) -> None:
+    from pixverse_mcp.bookkeeping import fingerprint
+    from pixverse_mcp.journal import file_fingerprint
+    from pixverse_mcp.paths import open_local_file
+
+    for size in (10, 3 * 1024 * 1024 + 7):
+        path = tmp_path / f"clip-{size}.mp4"
+        path.write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
+        with open_local_file(str(path), (tmp_path,)) as opened:
+            assert fingerprint(opened) == file_fingerprint(path)
+        assert file_fingerprint(path) != file_fingerprint(tmp_path / "clip-10.mp4") or size == 10

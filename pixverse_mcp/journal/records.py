@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,20 +122,29 @@ def request_key(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def file_fingerprint(path: Path) -> str:
+def fingerprint(size: int, read_at: Callable[[int, int], bytes]) -> str:
     """sha256 of the size and the first and last MiB: cheap for any size, stable for one file.
 
-    Blocking (reads up to 2 MiB): run it off the event loop.
+    `read_at(offset, length)` reads the file; blocking: run it off the event loop.
     """
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        digest.update(str(size).encode() + b"\n")
-        digest.update(f.read(FINGERPRINT_CHUNK))
-        if size > FINGERPRINT_CHUNK:
-            f.seek(max(size - FINGERPRINT_CHUNK, FINGERPRINT_CHUNK))
-            digest.update(f.read(FINGERPRINT_CHUNK))
+    digest.update(str(size).encode() + b"\n")
+    digest.update(read_at(0, min(size, FINGERPRINT_CHUNK)))
+    if size > FINGERPRINT_CHUNK:
+        tail = max(size - FINGERPRINT_CHUNK, FINGERPRINT_CHUNK)
+        digest.update(read_at(tail, size - tail))
     return f"sha256:{digest.hexdigest()}"
+
+
+def file_fingerprint(path: Path) -> str:
+    """The fingerprint of a file by its path (blocking)."""
+    with path.open("rb") as f:
+
+        def read_at(offset: int, length: int) -> bytes:
+            f.seek(offset)
+            return f.read(length)
+
+        return fingerprint(os.fstat(f.fileno()).st_size, read_at)
 
 
 def video_key(video_id: int | str) -> str | None:
