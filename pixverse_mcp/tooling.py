@@ -66,6 +66,14 @@ current_call: ContextVar[CallRecord | None] = ContextVar("current_call", default
 """The record of the tool call running in this task (None outside a tool call)."""
 
 
+def note_call(*, trace_id: str, video_id: int) -> None:
+    """Put a started job in this tool call's log line: its generate's trace id (what PixVerse
+    support asks for; later status checks have trace ids of their own) and its video id."""
+    record = current_call.get()
+    if record is not None:
+        record.trace_id, record.video_id = trace_id, video_id
+
+
 @contextmanager
 def tool_call(tool: str) -> Iterator[CallRecord]:
     """Run one tool: log its outcome in one line, and turn every failure into a ToolError for the model."""

@@ -284,3 +284,16 @@ async def test_a_failed_connection_is_a_clean_sentence_for_the_model_and_a_cause
         if r.levelname == "WARNING" and "ConnectError" in r.getMessage()
     ]
     assert causes and any("refused" in cause.lower() or "errno" in cause.lower() for cause in causes), causes
+
+
+async def test_the_tool_log_line_names_the_generate_trace_id_and_the_job(
+    client: Client, clip: Path, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    _configure(sandbox, job_seconds=0.5)
+    media_id = await upload(client, clip)
+    done = await call_ok(
+        client, "restyle_video", {"video_media_id": media_id, "restyle_prompt": "noir", "wait_seconds": 10}
+    )
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tool=restyle_video")]
+    # Status checks after the generate have trace ids of their own; the line keeps the generate's.
+    assert f"trace_id={done['trace_id']}" in line and f"video_id={done['video_id']}" in line

@@ -22,7 +22,7 @@ from pixverse_mcp.restyle import follow, start_restyle
 from pixverse_mcp.results import JobStatus, RestyleResult, VideoStatus
 from pixverse_mcp.runtime import Runtime
 from pixverse_mcp.spendguard import SpendCheck, balance_total, check_spend
-from pixverse_mcp.tooling import PAID, READ_ONLY, PixVerseServer, register, tool_parameters
+from pixverse_mcp.tooling import PAID, READ_ONLY, PixVerseServer, note_call, register, tool_parameters
 from pixverse_mcp.tools.upload import client_roots
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ def install(server: PixVerseServer, runtime: Runtime) -> None:
         if dry_run:
             return await dry_run_answer(runtime, check, style, notes)
         started = await start_restyle(runtime, body, budget, progress, start)
+        note_call(trace_id=started.trace_id, video_id=started.job.video_id)
         extra = {
             "credits": started.job.credits,
             "estimated_credits": check.estimate.credits,
