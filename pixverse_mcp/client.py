@@ -85,7 +85,6 @@ class PixVerseClient:
         timeouts = settings.timeouts
         self._quick = httpx2.Timeout(timeouts.read, connect=timeouts.connect)
         self._slow_upload = httpx2.Timeout(timeouts.upload, connect=timeouts.connect)
-        self._slow_download = httpx2.Timeout(timeouts.download, connect=timeouts.connect)
         self._client: httpx2.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -227,9 +226,7 @@ class PixVerseClient:
             url,
             dest,
             rules=FetchRules.for_base_url(self.base_url),
-            http_timeout=httpx2.Timeout(
-                self._settings.timeouts.read, connect=self._settings.timeouts.connect
-            ),
+            http_timeout=self._quick,
             max_bytes=max_bytes,
             seconds=seconds,
             on_progress=on_progress,
